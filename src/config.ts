@@ -1,0 +1,92 @@
+/**
+ * Environment → validated, typed configuration. Environment variable names stop here: the rest of
+ * the code receives a `Config`. A bad value stops the start with one line naming the variable.
+ */
+import path from "node:path";
+import { z } from "zod";
+
+const port = z.coerce
+  .number({ error: "must be a number" })
+  .int("must be an integer")
+  .min(0, "must be between 0 and 65535")
+  .max(65535, "must be between 0 and 65535");
+
+const databaseUrl = z
+  .string()
+  .refine((v) => {
+    try {
+      const u = new URL(v);
+      return (u.protocol === "postgres:" || u.protocol === "postgresql:") && u.hostname !== "";
+    } catch {
+      return false;
+    }
+  }, "must be a postgres:// or postgresql:// URL with a host")
+  .optional();
+
+const onOff = z.enum(["on", "off"], { error: "must be 'on' or 'off'" });
+
+const envSchema = z.object({
+  PORT: port.default(8080),
+  HOST: z.string().min(1, "must not be empty").default("127.0.0.1"),
+  DATABASE_URL: databaseUrl,
+  AGENTGATE_DATA_DIR: z.string().min(1, "must not be empty").default("./data"),
+  AGENTGATE_ADMIN_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+  AGENTGATE_PROXY_AUTH: onOff.default("on"),
+  AGENTGATE_LOG_LEVEL: z
+    .enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"], {
+      error: "must be one of fatal, error, warn, info, debug, trace, silent",
+    })
+    .default("info"),
+  AGENTGATE_MAX_BODY_BYTES: z.coerce
+    .number({ error: "must be a number" })
+    .int("must be an integer")
+    .min(1024, "must be at least 1024")
+    .default(10 * 1024 * 1024),
+});
+
+export type Config = {
+  port: number;
+  host: string;
+  /** PostgreSQL URL; undefined selects the embedded PGlite database in `dataDir`. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  adminToken: string | undefined;
+  proxyAuth: boolean;
+  logLevel: z.infer<typeof envSchema>["AGENTGATE_LOG_LEVEL"];
+  /** Largest accepted request body, for the data plane; the admin API caps at 1 MiB. */
+  maxBodyBytes: number;
+};
+
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    detail: string,
+  ) {
+    super(`invalid configuration: ${variable} ${detail}`);
+    this.name = "ConfigError";
+  }
+}
+
+/** Parses the environment. Empty strings count as unset, as shells and compose files often pass them. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const raw = Object.fromEntries(
+    Object.keys(envSchema.shape).map((k) => [k, env[k] === "" ? undefined : env[k]]),
+  );
+  const parsed = envSchema.safeParse(raw);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const variable = String(issue?.path[0] ?? "environment");
+    throw new ConfigError(variable, issue?.message ?? "is invalid");
+  }
+  const e = parsed.data;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: path.resolve(e.AGENTGATE_DATA_DIR),
+    adminToken: e.AGENTGATE_ADMIN_TOKEN,
+    proxyAuth: e.AGENTGATE_PROXY_AUTH === "on",
+    logLevel: e.AGENTGATE_LOG_LEVEL,
+    maxBodyBytes: e.AGENTGATE_MAX_BODY_BYTES,
+  };
+}

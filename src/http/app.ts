@@ -1,0 +1,74 @@
+/**
+ * The Express application: health and readiness, the OpenAPI document and the admin API. It is
+ * assembled from already-built services and has no side effects of its own.
+ */
+import express, { Router } from "express";
+import type { Logger } from "pino";
+import { auditRoutes } from "../audit/routes.js";
+import { tokenRoutes } from "../auth/routes.js";
+import type { TokenService } from "../auth/tokens.js";
+import type { Db } from "../db/knex.js";
+import { type RegistryServices, registryRoutes } from "../registry/routes.js";
+import { makeAuthenticator } from "./auth.js";
+import { errorMiddleware, notFoundHandler } from "./errors.js";
+import { buildOpenApi } from "./openapi.js";
+import { type MountedRoute, mountRoutes } from "./route.js";
+
+export const API_PREFIX = "/api/v1";
+const ADMIN_BODY_LIMIT = "1mb";
+
+export type AppDeps = {
+  db: Db;
+  log: Logger;
+  tokens: TokenService;
+  registry: RegistryServices;
+  version: string;
+  /** Extra readiness checks (e.g. the routing table is loaded); the DB check is built in. */
+  readinessChecks?: Record<string, () => boolean>;
+};
+
+export type HttpApp = { app: express.Express; routes: MountedRoute[]; openapi: Record<string, unknown> };
+
+export function createHttpApp(deps: AppDeps): HttpApp {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("etag", false);
+  app.set("query parser", "simple");
+
+  app.get("/healthz", (_req, res) => {
+    res.json({ status: "ok" });
+  });
+  app.get("/readyz", async (_req, res) => {
+    const checks: Record<string, boolean> = {};
+    try {
+      await deps.db.raw("select 1");
+      checks.database = true;
+    } catch {
+      checks.database = false;
+    }
+    for (const [name, check] of Object.entries(deps.readinessChecks ?? {})) checks[name] = check();
+    const ready = Object.values(checks).every(Boolean);
+    res.status(ready ? 200 : 503).json({ status: ready ? "ready" : "not_ready", checks });
+  });
+
+  const api = Router();
+  api.use(express.json({ limit: ADMIN_BODY_LIMIT, strict: false }));
+  const routes = mountRoutes(
+    api,
+    API_PREFIX,
+    [...registryRoutes(deps.registry), ...tokenRoutes(deps.tokens), ...auditRoutes(deps.db)],
+    makeAuthenticator(deps.tokens),
+  );
+  const openapi = buildOpenApi(routes, {
+    title: "agentgate admin API",
+    version: deps.version,
+    description: "Model registry and A/B gateway for multi-agent LLM systems.",
+  });
+  app.get("/openapi.json", (_req, res) => {
+    res.json(openapi);
+  });
+  app.use(API_PREFIX, api);
+  app.use(notFoundHandler);
+  app.use(errorMiddleware(deps.log));
+  return { app, routes, openapi };
+}
