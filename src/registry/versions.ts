@@ -93,11 +93,10 @@ export class VersionService {
     a: AgentRow,
     row: VersionRow,
   ): Promise<VersionView> {
-    const [up, aliases, pin] = await Promise.all([
-      q("upstreams").where({ id: row.upstream_id }).first("name"),
-      q("aliases").where({ version_id: row.id }).orderBy("name").pluck("name"),
-      q("pins").where({ agent_id: a.id, version_id: row.id }).first("agent_id"),
-    ]);
+    // Sequential on purpose: `q` may be a transaction, whose single connection runs one query at a time.
+    const up = await q("upstreams").where({ id: row.upstream_id }).first("name");
+    const aliases = await q("aliases").where({ version_id: row.id }).orderBy("name").pluck("name");
+    const pin = await q("pins").where({ agent_id: a.id, version_id: row.id }).first("agent_id");
     return {
       system,
       agent,
