@@ -4,10 +4,14 @@
  */
 import type { Knex } from "knex";
 import * as registry from "../../migrations/20261125140000_registry.js";
+import * as experimentsEvents from "../../migrations/20261125150000_experiments_events.js";
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
-const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [["20261125140000_registry", registry]];
+const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
+  ["20261125140000_registry", registry],
+  ["20261125150000_experiments_events", experimentsEvents],
+];
 
 const source: Knex.MigrationSource<readonly [string, Migration]> = {
   getMigrations: async () => [...MIGRATIONS],

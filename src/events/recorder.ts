@@ -1,0 +1,246 @@
+/**
+ * The event recorder: one inference event per proxied call, written off the request path.
+ *
+ * `record()` only pushes onto an in-memory queue. A single writer loop drains the queue in
+ * batches into the database (`ON CONFLICT (request_id) DO NOTHING`, so a batch written twice is
+ * harmless). When a batch cannot be written, it is appended to a spool file in the data
+ * directory and the writer sends everything to disk for a short while; a replay loop moves the
+ * spool back into the database once it answers again. Shutdown drains the queue. The only way an
+ * event is lost is the disk itself failing, which `events_dropped_total` counts.
+ */
+import { appendFileSync, mkdirSync } from "node:fs";
+import { appendFile, readdir, readFile, rename, unlink } from "node:fs/promises";
+import path from "node:path";
+import type { Knex } from "knex";
+import type { Logger } from "pino";
+import type { Metrics } from "../metrics.js";
+
+export type InferenceEvent = {
+  request_id: string;
+  at: string;
+  system: string;
+  agent: string;
+  agent_id: number | null;
+  route: string | null;
+  experiment_id: number | null;
+  arm: string | null;
+  assigned_version: number | null;
+  served_version: number | null;
+  served_model: string | null;
+  upstream: string | null;
+  fallback: boolean;
+  stream: boolean;
+  status: number;
+  error_class: string | null;
+  session_id: string | null;
+  user_id: string | null;
+  latency_ms: number | null;
+  upstream_ms: number | null;
+  ttft_ms: number | null;
+  prompt_tokens: number | null;
+  completion_tokens: number | null;
+  cached_tokens: number | null;
+  cost_usd: number | null;
+};
+
+export type RecorderOptions = {
+  spoolDir: string;
+  batchSize?: number;
+  flushIntervalMs?: number;
+  /** Beyond this many queued events, new ones go straight to the spool file. */
+  maxQueue?: number;
+  /** After a failed write, how long to spool without trying the database again. */
+  retryAfterMs?: number;
+  /** How often to look for spooled events to move into the database. */
+  replayIntervalMs?: number;
+};
+
+const SPOOL_PREFIX = "events-";
+
+export class EventRecorder {
+  private queue: InferenceEvent[] = [];
+  private readonly batchSize: number;
+  private readonly maxQueue: number;
+  private readonly retryAfterMs: number;
+  private readonly flushIntervalMs: number;
+  private dbDownUntil = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private replayTimer: NodeJS.Timeout | undefined;
+  private readonly replayIntervalMs: number;
+  private writing: Promise<void> | undefined;
+  private replaying: Promise<void> | undefined;
+  private spoolFile: string;
+  private spoolPending = 0;
+  private stopped = false;
+
+  constructor(
+    private readonly db: Knex,
+    private readonly opts: RecorderOptions,
+    private readonly metrics: Metrics,
+    private readonly log: Logger,
+  ) {
+    this.batchSize = opts.batchSize ?? 500;
+    this.maxQueue = opts.maxQueue ?? 50_000;
+    this.retryAfterMs = opts.retryAfterMs ?? 1_000;
+    this.flushIntervalMs = opts.flushIntervalMs ?? 25;
+    this.replayIntervalMs = opts.replayIntervalMs ?? 500;
+    mkdirSync(opts.spoolDir, { recursive: true });
+    this.spoolFile = this.newSpoolFile();
+  }
+
+  /** Never throws and never waits: the request path calls it. */
+  record(event: InferenceEvent): void {
+    if (this.queue.length >= this.maxQueue || this.stopped) {
+      this.spoolSync([event]);
+      return;
+    }
+    this.queue.push(event);
+    this.metrics.eventsQueueDepth.set(this.queue.length);
+  }
+
+  start(): void {
+    this.timer = setInterval(() => void this.flush(), this.flushIntervalMs);
+    this.timer.unref();
+    this.replayTimer = setInterval(() => void this.replay(), this.replayIntervalMs);
+    this.replayTimer.unref();
+    void this.replay();
+  }
+
+  /** Writes everything queued (to the database, or to the spool) and stops the loops. */
+  async drain(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    if (this.replayTimer) clearInterval(this.replayTimer);
+    while (this.queue.length > 0 || this.writing) await this.flush();
+    await this.replaying;
+    this.stopped = true;
+  }
+
+  /** Events on disk waiting for the database. */
+  get pending(): number {
+    return this.spoolPending;
+  }
+
+  /** One writer at a time, so batches reach the spool in order. */
+  flush(): Promise<void> {
+    this.writing ??= this.writeBatches().finally(() => {
+      this.writing = undefined;
+    });
+    return this.writing;
+  }
+
+  private async writeBatches(): Promise<void> {
+    while (this.queue.length > 0) {
+      const batch = this.queue.splice(0, this.batchSize);
+      this.metrics.eventsQueueDepth.set(this.queue.length);
+      if (Date.now() >= this.dbDownUntil) {
+        try {
+          await insertEvents(this.db, batch);
+          this.metrics.eventsWrittenTotal.inc(batch.length);
+          continue;
+        } catch (err) {
+          this.dbDownUntil = Date.now() + this.retryAfterMs;
+          this.log.warn({ err: String(err), events: batch.length }, "event write failed; spooling to disk");
+        }
+      }
+      await this.spool(batch);
+    }
+  }
+
+  private async spool(batch: InferenceEvent[]): Promise<void> {
+    try {
+      await appendFile(this.spoolFile, toLines(batch));
+      this.countSpooled(batch.length);
+    } catch (err) {
+      this.log.error({ err: String(err), events: batch.length }, "event spool write failed; events lost");
+      this.metrics.eventsDroppedTotal.inc(batch.length);
+    }
+  }
+
+  private spoolSync(batch: InferenceEvent[]): void {
+    try {
+      appendFileSync(this.spoolFile, toLines(batch));
+      this.countSpooled(batch.length);
+    } catch (err) {
+      this.log.error({ err: String(err) }, "event spool write failed; event lost");
+      this.metrics.eventsDroppedTotal.inc(batch.length);
+    }
+  }
+
+  private countSpooled(n: number): void {
+    this.spoolPending += n;
+    this.metrics.eventsSpooledTotal.inc(n);
+    this.metrics.eventsSpoolPending.set(this.spoolPending);
+  }
+
+  /**
+   * Moves spool files into the database. The active file is renamed first, so events spooled
+   * meanwhile go to a fresh file; a crash mid-replay leaves a `.replaying` file that the next
+   * replay picks up, and the unique request id makes re-inserting harmless.
+   */
+  replay(): Promise<void> {
+    this.replaying ??= this.replayFiles().finally(() => {
+      this.replaying = undefined;
+    });
+    return this.replaying;
+  }
+
+  private async replayFiles(): Promise<void> {
+    if (Date.now() < this.dbDownUntil) return;
+    const files = (await readdir(this.opts.spoolDir)).filter((f) => f.startsWith(SPOOL_PREFIX)).sort();
+    if (files.length === 0) return;
+    try {
+      await this.db.raw("select 1");
+    } catch {
+      this.dbDownUntil = Date.now() + this.retryAfterMs;
+      return;
+    }
+    for (const name of files) {
+      let file = path.join(this.opts.spoolDir, name);
+      if (file === this.spoolFile) {
+        this.spoolFile = this.newSpoolFile();
+        const target = `${file}.replaying`;
+        // Wait for an in-flight append to the old file before moving it.
+        await this.writing;
+        await rename(file, target);
+        file = target;
+      }
+      const events = (await readFile(file, "utf8"))
+        .split("\n")
+        .filter((line) => line.trim() !== "")
+        .flatMap((line) => {
+          try {
+            return [JSON.parse(line) as InferenceEvent];
+          } catch {
+            // A line torn by a crash mid-append: nothing to recover from it.
+            this.log.error({ file }, "unreadable spool line skipped");
+            return [];
+          }
+        });
+      try {
+        for (let i = 0; i < events.length; i += this.batchSize) {
+          await insertEvents(this.db, events.slice(i, i + this.batchSize));
+        }
+      } catch (err) {
+        this.dbDownUntil = Date.now() + this.retryAfterMs;
+        this.log.warn({ err: String(err) }, "spool replay failed; will retry");
+        return;
+      }
+      await unlink(file);
+      this.metrics.eventsWrittenTotal.inc(events.length);
+      this.spoolPending = Math.max(0, this.spoolPending - events.length);
+      this.metrics.eventsSpoolPending.set(this.spoolPending);
+      this.log.info({ events: events.length }, "replayed spooled events into the database");
+    }
+  }
+
+  private newSpoolFile(): string {
+    return path.join(this.opts.spoolDir, `${SPOOL_PREFIX}${Date.now()}-${process.pid}.jsonl`);
+  }
+}
+
+const toLines = (events: InferenceEvent[]) => `${events.map((e) => JSON.stringify(e)).join("\n")}\n`;
+
+async function insertEvents(db: Knex, events: InferenceEvent[]): Promise<void> {
+  if (events.length === 0) return;
+  await db("inference_events").insert(events).onConflict("request_id").ignore();
+}

@@ -1,0 +1,104 @@
+/**
+ * The one catalog of Prometheus metrics. Every metric agentgate exports is declared here, with
+ * its help text and label names; dashboards and alert rules are checked against this catalog.
+ *
+ * Labels are bounded by design: system, agent, version, arm, route, status and error class —
+ * never request, session or user ids, which would create a series per call.
+ * Each instance gets its own registry (tests run several instances in one process).
+ */
+import client from "prom-client";
+
+const P = "agentgate_";
+
+/** Seconds; covers a fast cached answer (5 ms) to a long generation (2 min). */
+const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
+
+const CALL = ["system", "agent", "version", "arm", "route"] as const;
+
+export function createMetrics() {
+  const registry = new client.Registry();
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
+    new client.Counter<L>({ name: P + name, help, labelNames, registers: [registry] });
+  const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    new client.Histogram<L>({
+      name: P + name,
+      help,
+      labelNames,
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    });
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
+    new client.Gauge<L>({ name: P + name, help, labelNames, registers: [registry] });
+
+  const metrics = {
+    registry,
+    requestsTotal: counter("requests_total", "Proxied chat completion calls, by outcome", [
+      ...CALL,
+      "status",
+    ]),
+    requestDuration: histogram(
+      "request_duration_seconds",
+      "Total time of a proxied call as seen by the gateway",
+      CALL,
+    ),
+    upstreamDuration: histogram(
+      "upstream_duration_seconds",
+      "Time spent waiting on the upstream, to the end of its answer",
+      CALL,
+    ),
+    timeToFirstToken: histogram(
+      "time_to_first_token_seconds",
+      "Time from the request to the first content token of a streamed answer",
+      CALL,
+    ),
+    overhead: histogram("gateway_overhead_seconds", "Gateway time excluding the upstream call", [
+      "system",
+      "agent",
+    ]),
+    tokensTotal: counter("tokens_total", "Tokens used, by type (prompt, completion, cached)", [
+      ...CALL,
+      "type",
+    ]),
+    costUsdTotal: counter("cost_usd_total", "Cost of proxied calls in USD, from the price table", CALL),
+    upstreamErrorsTotal: counter("upstream_errors_total", "Failed upstream attempts, by error class", [
+      ...CALL,
+      "error_class",
+    ]),
+    fallbacksTotal: counter(
+      "fallbacks_total",
+      "Experimental calls retried on the champion after an upstream fault",
+      ["system", "agent", "version", "arm"],
+    ),
+    eventsWrittenTotal: counter("events_written_total", "Inference events written to the database"),
+    eventsSpooledTotal: counter(
+      "events_spooled_total",
+      "Inference events written to the disk spool while the database was unavailable",
+    ),
+    eventsDroppedTotal: counter("events_dropped_total", "Inference events lost (must stay 0)"),
+    eventsQueueDepth: gauge("events_queue_depth", "Inference events waiting in memory to be written"),
+    eventsSpoolPending: gauge(
+      "events_spool_pending",
+      "Inference events on disk waiting to be replayed into the database",
+    ),
+    routingReloadsTotal: counter("routing_reloads_total", "Routing table rebuilds, by result", ["result"]),
+    routingAgents: gauge("routing_table_agents", "Agents in the current routing table"),
+    routingTableAge: gauge("routing_table_age_seconds", "Seconds since the routing table was last rebuilt"),
+    autoRollbacksTotal: counter("auto_rollbacks_total", "Experiments stopped by a guardrail breach", [
+      "system",
+      "agent",
+      "experiment",
+    ]),
+    feedbackTotal: counter("feedback_total", "Feedback values received, by metric and level", [
+      "metric",
+      "level",
+    ]),
+    /** Every metric name above, for checks of dashboards and alert rules against the catalog. */
+    names(): string[] {
+      return registry.getMetricsAsArray().map((m) => m.name);
+    },
+  };
+  client.collectDefaultMetrics({ register: registry, prefix: P });
+  return metrics;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;
