@@ -37,6 +37,12 @@ const envSchema = z.object({
       error: "must be one of fatal, error, warn, info, debug, trace, silent",
     })
     .default("info"),
+  AGENTGATE_PRICES_FILE: z.string().min(1, "must not be empty").optional(),
+  AGENTGATE_ROUTING_POLL_MS: z.coerce
+    .number({ error: "must be a number" })
+    .int("must be an integer")
+    .min(100, "must be at least 100")
+    .default(10_000),
   AGENTGATE_MAX_BODY_BYTES: z.coerce
     .number({ error: "must be a number" })
     .int("must be an integer")
@@ -55,6 +61,10 @@ export type Config = {
   logLevel: z.infer<typeof envSchema>["AGENTGATE_LOG_LEVEL"];
   /** Largest accepted request body, for the data plane; the admin API caps at 1 MiB. */
   maxBodyBytes: number;
+  /** JSON price file merged over the shipped price table. */
+  pricesFile: string | undefined;
+  /** Safety-net poll of the routing table; changes normally arrive by NOTIFY within milliseconds. */
+  routingPollMs: number;
 };
 
 export class ConfigError extends Error {
@@ -88,5 +98,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     proxyAuth: e.AGENTGATE_PROXY_AUTH === "on",
     logLevel: e.AGENTGATE_LOG_LEVEL,
     maxBodyBytes: e.AGENTGATE_MAX_BODY_BYTES,
+    pricesFile: e.AGENTGATE_PRICES_FILE,
+    routingPollMs: e.AGENTGATE_ROUTING_POLL_MS,
   };
 }

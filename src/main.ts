@@ -2,17 +2,25 @@
  * The composition root: config → database → migrations → services → HTTP server. Nothing else
  * builds the object graph. Tests start real instances through `startAgentgate` on port 0.
  */
-
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import path from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import { TokenService } from "./auth/tokens.js";
 import type { Config } from "./config.js";
 import { type DbHandle, describeDb, openDb } from "./db/knex.js";
 import { migrateLatest } from "./db/migrate.js";
-import { notifyConfigChanged } from "./db/notify.js";
+import { listenConfigChanges, notifyConfigChanged } from "./db/notify.js";
+import { EventRecorder } from "./events/recorder.js";
+import { ExperimentService } from "./experiments/service.js";
+import { sha256Hex } from "./gateway/chat-request.js";
+import { loadPriceTable } from "./gateway/pricing.js";
+import { createDataPlane } from "./gateway/proxy.js";
+import { RoutingSync } from "./gateway/routing-sync.js";
+import { UpstreamClient } from "./gateway/upstream-client.js";
 import { createHttpApp, type HttpApp } from "./http/app.js";
 import { createLogger, type Logger } from "./logger.js";
+import { createMetrics, type Metrics } from "./metrics.js";
 import { AliasService } from "./registry/aliases.js";
 import { CatalogService } from "./registry/catalog.js";
 import { PinService } from "./registry/pins.js";
@@ -25,6 +33,8 @@ export type StartOptions = {
   logger?: Logger;
   /** Embedded database in memory instead of the data directory (tests). */
   inMemory?: boolean;
+  /** Environment the data plane reads upstream API keys from (tests inject their own). */
+  env?: NodeJS.ProcessEnv;
 };
 
 export type Agentgate = {
@@ -34,6 +44,9 @@ export type Agentgate = {
   dbHandle: DbHandle;
   http: HttpApp;
   log: Logger;
+  metrics: Metrics;
+  routing: RoutingSync;
+  recorder: EventRecorder;
   close(): Promise<void>;
 };
 
@@ -50,8 +63,9 @@ export async function startAgentgate(config: Config, opts: StartOptions = {}): P
     throw err;
   }
 
+  const metrics = createMetrics();
   const onChange = notifyConfigChanged;
-  const tokens = new TokenService(db, config.adminToken);
+  const tokens = new TokenService(db, config.adminToken, onChange);
   const registry = {
     upstreams: new UpstreamService(db, onChange),
     catalog: new CatalogService(db),
@@ -59,9 +73,47 @@ export async function startAgentgate(config: Config, opts: StartOptions = {}): P
     aliases: new AliasService(db, onChange),
     pins: new PinService(db, onChange),
   };
-  const httpApp = createHttpApp({ db, log, tokens, registry, version: VERSION });
+  const experiments = new ExperimentService(db, onChange);
 
-  const server = http.createServer(httpApp.app);
+  const routing = new RoutingSync(db, log, metrics, config.routingPollMs);
+  await routing.start();
+  const listener = await listenConfigChanges(
+    dbHandle,
+    config.databaseUrl,
+    () => void routing.reload(),
+    () => void routing.reload(),
+    (err) => log.warn({ err: String(err) }, "config listener connection problem; reconnecting"),
+  );
+  const recorder = new EventRecorder(db, { spoolDir: path.join(config.dataDir, "spool") }, metrics, log);
+  recorder.start();
+  const upstreams = new UpstreamClient();
+  const dataPlane = createDataPlane({
+    routing,
+    upstreams,
+    prices: await loadPriceTable(config.pricesFile),
+    recorder,
+    metrics,
+    log,
+    proxyAuth: config.proxyAuth,
+    bootstrapHash: config.adminToken ? sha256Hex(config.adminToken) : undefined,
+    maxBodyBytes: config.maxBodyBytes,
+    env: opts.env,
+  });
+  const httpApp = createHttpApp({
+    db,
+    log,
+    tokens,
+    registry,
+    experiments,
+    metrics,
+    version: VERSION,
+    readinessChecks: { routing_table: () => routing.ready },
+  });
+
+  const server = http.createServer((req, res) => {
+    if (req.url?.startsWith("/v1/")) void dataPlane(req, res);
+    else httpApp.app(req, res);
+  });
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -75,15 +127,20 @@ export async function startAgentgate(config: Config, opts: StartOptions = {}): P
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
+      // Stop accepting calls, let those in flight finish, then drain their events.
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
         setTimeout(() => server.closeAllConnections(), 5_000).unref();
       });
+      await recorder.drain();
+      routing.stop();
+      await listener.close();
+      await upstreams.close();
       await dbHandle.close();
       log.info("agentgate stopped");
     })();
     return closing;
   };
-  return { url, port, config, dbHandle, http: httpApp, log, close };
+  return { url, port, config, dbHandle, http: httpApp, log, metrics, routing, recorder, close };
 }

@@ -38,6 +38,8 @@ export class TokenService {
   constructor(
     private readonly db: Knex,
     bootstrapToken: string | undefined,
+    /** Token changes reach the data plane through the routing table, like any config change. */
+    private readonly onChange: (trx: Knex.Transaction) => Promise<void>,
   ) {
     this.bootstrapHash = bootstrapToken ? sha256(bootstrapToken) : undefined;
   }
@@ -79,6 +81,7 @@ export class TokenService {
           objectKey: input.name,
           after: { scopes: info.scopes, prefix: info.prefix },
         });
+        await this.onChange(trx);
         return { ...info, token };
       });
     } catch (err) {
@@ -111,6 +114,7 @@ export class TokenService {
         before: { revoked: false },
         after: { revoked: true },
       });
+      await this.onChange(trx);
       return present(updated);
     });
   }

@@ -1,0 +1,162 @@
+/**
+ * Everything the gateway learns about one proxied call as it goes, turned at the end into the
+ * inference event and the Prometheus observations. Every call produces exactly one event,
+ * including calls refused before an agent was known (recorded under agent `unknown`).
+ */
+import type { ServerResponse } from "node:http";
+import type { InferenceEvent } from "../events/recorder.js";
+import type { Metrics } from "../metrics.js";
+import type { JsonSummary } from "./json-usage.js";
+import type { Resolution } from "./resolve.js";
+import type { VersionRoute } from "./routing-table.js";
+import type { SseSummary } from "./sse-usage.js";
+import type { UpstreamError } from "./upstream-errors.js";
+import type { Usage } from "./usage.js";
+
+const UNKNOWN = "unknown";
+/** nginx's convention for "the client closed the connection before the answer". */
+const CLIENT_CLOSED = 499;
+
+export class CallRecord {
+  readonly startedAt = performance.now();
+  private readonly at = new Date().toISOString();
+  private system = UNKNOWN;
+  private agent = UNKNOWN;
+  private stream = false;
+  private session: string | null = null;
+  private user: string | null = null;
+  private resolution: Resolution | null = null;
+  private served: VersionRoute | null = null;
+  private fallback = false;
+  private errorClass: string | null = null;
+  private status: number | null = null;
+  private upstreamStartedAt: number | null = null;
+  private upstreamMs: number | null = null;
+  private ttftMs: number | null = null;
+  private cost: number | null = null;
+  usage: Usage | null = null;
+
+  constructor(
+    readonly requestId: string,
+    private readonly metrics: Metrics,
+  ) {}
+
+  identify(ref: string, o: { stream: boolean; session: string | null; user: string | null }): void {
+    const [system, agent] = ref.split("/", 2);
+    this.system = system || UNKNOWN;
+    this.agent = agent || UNKNOWN;
+    Object.assign(this, o);
+  }
+
+  resolved(r: Resolution): void {
+    this.resolution = r;
+    this.served = r.version;
+  }
+
+  upstreamFailed(err: UpstreamError): void {
+    this.errorClass = err.errorClass;
+    this.metrics.upstreamErrorsTotal.inc({ ...this.labels(), error_class: err.errorClass });
+  }
+
+  fellBack(to: VersionRoute): void {
+    const { system, agent, arm } = this.labels();
+    this.metrics.fallbacksTotal.inc({ system, agent, arm, version: String(this.resolution?.version.number ?? UNKNOWN) });
+    this.fallback = true;
+    this.served = to;
+  }
+
+  /** `startedAt`: `performance.now()` when the successful upstream attempt began. */
+  upstreamAnswered(served: VersionRoute, startedAt: number): void {
+    this.served = served;
+    this.upstreamStartedAt = startedAt;
+    // A success after a fallback is a success: the failure stays in upstream_errors_total.
+    this.errorClass = null;
+  }
+
+  /** The upstream's answer has been read to its end (or broke off). */
+  upstreamDone(): void {
+    if (this.upstreamStartedAt !== null) this.upstreamMs = performance.now() - this.upstreamStartedAt;
+  }
+
+  streamed(s: SseSummary): void {
+    this.usage = s.usage;
+    if (s.firstTokenAt !== null) this.ttftMs = s.firstTokenAt - this.startedAt;
+  }
+
+  jsonAnswered(s: JsonSummary): void {
+    this.usage = s.usage;
+  }
+
+  priced(cost: number | null): void {
+    this.cost = cost;
+  }
+
+  failed(status: number): void {
+    this.status = status;
+  }
+
+  /** Emits the metrics and returns the event; called once, when the answer is over. */
+  finish(res: ServerResponse): InferenceEvent {
+    const latencyMs = performance.now() - this.startedAt;
+    let status = this.status ?? res.statusCode;
+    if (!res.writableFinished && this.status === null) {
+      status = CLIENT_CLOSED;
+      this.errorClass ??= "aborted";
+    }
+    const r = this.resolution;
+    const labels = this.labels();
+    const m = this.metrics;
+    m.requestsTotal.inc({ ...labels, status: String(status) });
+    m.requestDuration.observe(labels, latencyMs / 1000);
+    if (this.upstreamMs !== null) {
+      m.upstreamDuration.observe(labels, this.upstreamMs / 1000);
+      m.overhead.observe({ system: labels.system, agent: labels.agent }, Math.max(0, latencyMs - this.upstreamMs) / 1000);
+    }
+    if (this.ttftMs !== null) m.timeToFirstToken.observe(labels, this.ttftMs / 1000);
+    if (this.usage) {
+      m.tokensTotal.inc({ ...labels, type: "prompt" }, this.usage.prompt_tokens);
+      m.tokensTotal.inc({ ...labels, type: "completion" }, this.usage.completion_tokens);
+      if (this.usage.cached_tokens) m.tokensTotal.inc({ ...labels, type: "cached" }, this.usage.cached_tokens);
+    }
+    if (this.cost !== null) m.costUsdTotal.inc(labels, this.cost);
+    return {
+      request_id: this.requestId,
+      at: this.at,
+      system: this.system,
+      agent: this.agent,
+      agent_id: r?.agent.id ?? null,
+      route: r ? (this.fallback ? "fallback" : r.route) : null,
+      experiment_id: r?.experiment?.id ?? null,
+      arm: r?.experiment?.arm ?? null,
+      assigned_version: r?.version.number ?? null,
+      served_version: this.upstreamStartedAt !== null && this.served ? this.served.number : null,
+      served_model: this.served?.model ?? null,
+      upstream: this.served?.upstream.name ?? null,
+      fallback: this.fallback,
+      stream: this.stream,
+      status,
+      error_class: this.errorClass,
+      session_id: this.session,
+      user_id: this.user,
+      latency_ms: latencyMs,
+      upstream_ms: this.upstreamMs,
+      ttft_ms: this.ttftMs,
+      prompt_tokens: this.usage?.prompt_tokens ?? null,
+      completion_tokens: this.usage?.completion_tokens ?? null,
+      cached_tokens: this.usage?.cached_tokens ?? null,
+      cost_usd: this.cost,
+    };
+  }
+
+  /** Metric labels; system and agent only once resolved, so client input cannot mint new series. */
+  private labels() {
+    const r = this.resolution;
+    return {
+      system: r?.agent.system ?? UNKNOWN,
+      agent: r?.agent.agent ?? UNKNOWN,
+      version: this.served ? String(this.served.number) : "none",
+      arm: r?.experiment?.arm ?? "none",
+      route: r ? (this.fallback ? "fallback" : r.route) : "none",
+    };
+  }
+}

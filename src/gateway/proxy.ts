@@ -1,0 +1,249 @@
+/**
+ * The data plane: `POST /v1/chat/completions` and `GET /v1/models`, served by a plain node:http
+ * handler (Express stays on the admin API, off the hot path).
+ *
+ * One call: authorize → read and validate the body → resolve the route from the in-memory table
+ * (pin > experiment arm > champion) → apply the version → call its upstream → on a fault before
+ * anything reached the client, retry once on the champion if the route was experimental →
+ * forward the answer (streams byte for byte through the usage tap) → record one event and the
+ * metrics, whatever happened.
+ */
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import { pipeline } from "node:stream/promises";
+import type { Logger } from "pino";
+import { AppError, errorBody } from "../errors.js";
+import type { EventRecorder } from "../events/recorder.js";
+import type { Metrics } from "../metrics.js";
+import { applyVersion, clientWantsStreamUsage } from "./apply-version.js";
+import { agentHeaderOf, authorizeProxy, parseChatBody, readBody, sessionOf } from "./chat-request.js";
+import { CallRecord } from "./call-record.js";
+import { type JsonSummary, JsonUsageTap } from "./json-usage.js";
+import { costUsd, type PriceTable, resolvePrice } from "./pricing.js";
+import { agentOf, type Resolution, resolveRoute } from "./resolve.js";
+import type { RoutingTable, VersionRoute } from "./routing-table.js";
+import { createSseUsageTransform } from "./sse-usage.js";
+import { resolveApiKey, type UpstreamClient, type UpstreamResponse } from "./upstream-client.js";
+import { classifyError, isFallbackEligible, toAppError, UpstreamError } from "./upstream-errors.js";
+
+export type DataPlaneDeps = {
+  routing: { readonly current: RoutingTable };
+  upstreams: UpstreamClient;
+  prices: PriceTable;
+  recorder: EventRecorder;
+  metrics: Metrics;
+  log: Logger;
+  proxyAuth: boolean;
+  /** SHA-256 hex of the bootstrap admin token, accepted on the data plane too. */
+  bootstrapHash: string | undefined;
+  maxBodyBytes: number;
+  env?: NodeJS.ProcessEnv;
+};
+
+/** Non-streamed answers up to this size are read whole before forwarding (see `forwardJson`). */
+const JSON_HOLD_BYTES = 8 * 1024 * 1024;
+
+export function createDataPlane(deps: DataPlaneDeps) {
+  const env = deps.env ?? process.env;
+
+  async function chat(req: IncomingMessage, res: ServerResponse, call: CallRecord): Promise<void> {
+    const table = deps.routing.current;
+    if (deps.proxyAuth) authorizeProxy(req, table, deps.bootstrapHash);
+    const body = parseChatBody(await readBody(req, deps.maxBodyBytes));
+    const ref = agentOf(agentHeaderOf(req), body.model);
+    if (!ref) {
+      throw new AppError("invalid_request", "name the agent: send the 'X-Agent: system/agent' header or model 'agent:system/agent'", "model");
+    }
+    const stream = body.stream === true;
+    const session = sessionOf(req);
+    const user = typeof body.user === "string" ? body.user : null;
+    call.identify(ref, { stream, session, user });
+    const r = resolveRoute(table, ref, { session, user, requestId: call.requestId });
+    call.resolved(r);
+    setRouteHeaders(res, r, r.version, false);
+
+    const upstreamBody = (v: VersionRoute) => Buffer.from(JSON.stringify(applyVersion(body, v, { stream })));
+    const abort = new AbortController();
+    res.once("close", () => {
+      if (!res.writableFinished) abort.abort();
+    });
+    // One attempt = the upstream call and, for a non-streamed answer, reading it whole: any fault
+    // up to that point happened before a byte reached the client, so a fallback is still possible.
+    const attempt = async (v: VersionRoute): Promise<Answer> => {
+      const up = await deps.upstreams.send({
+        upstream: { ...v.upstream, apiKey: resolveApiKey(v.upstream.apiKeyEnv, env) },
+        path: "/chat/completions",
+        body: upstreamBody(v),
+        expect: stream ? "sse" : "json",
+        signal: abort.signal,
+      });
+      call.upstreamAnswered(v, up.startedAt);
+      return stream ? { kind: "stream", up } : readJsonAnswer(up);
+    };
+
+    let served = r.version;
+    let answer: Answer;
+    try {
+      answer = await attempt(served);
+    } catch (err) {
+      const ue = classifyError(err);
+      call.upstreamFailed(ue);
+      if (!r.fallback || !isFallbackEligible(ue) || abort.signal.aborted) throw ue;
+      served = r.fallback;
+      call.fellBack(served);
+      setRouteHeaders(res, r, served, true);
+      answer = await attempt(served);
+    }
+    if (answer.kind === "stream") await forwardStream(res, answer.up, call, !clientWantsStreamUsage(body));
+    else await forwardJson(res, answer, call);
+    call.priced(costUsd(call.usage, resolvePrice(deps.prices, served.model, served.pricing)?.price));
+  }
+
+  function models(req: IncomingMessage, res: ServerResponse): void {
+    const table = deps.routing.current;
+    if (deps.proxyAuth) authorizeProxy(req, table, deps.bootstrapHash);
+    const created = Math.floor(table.builtAt / 1000);
+    const data = [...table.agents.keys()].sort().map((ref) => ({ id: `agent:${ref}`, object: "model", created, owned_by: "agentgate" }));
+    sendJson(res, 200, { object: "list", data });
+  }
+
+  /** The node:http request handler for everything under `/v1/`. */
+  return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const path = (req.url ?? "/").split("?", 1)[0];
+    if (path === "/v1/models" && req.method === "GET") {
+      try {
+        models(req, res);
+      } catch (err) {
+        sendError(res, err instanceof AppError ? err : new AppError("internal_error", "internal error"));
+      }
+      return;
+    }
+    if (path !== "/v1/chat/completions" || req.method !== "POST") {
+      req.resume();
+      sendError(res, new AppError("route_not_found", `no route for ${req.method} ${path}`));
+      return;
+    }
+    const call = new CallRecord(randomUUID(), deps.metrics);
+    res.setHeader("x-agentgate-request-id", call.requestId);
+    try {
+      await chat(req, res, call);
+    } catch (err) {
+      const appErr = toClientError(err, call);
+      if (appErr.code === "internal_error") deps.log.error({ err, requestId: call.requestId }, "data plane error");
+      if (!res.headersSent) sendError(res, appErr);
+      else if (!res.writableEnded) res.destroy();
+      call.failed(appErr.status);
+    } finally {
+      deps.recorder.record(call.finish(res));
+    }
+  };
+}
+
+function toClientError(err: unknown, call: CallRecord): AppError {
+  if (err instanceof AppError) return err;
+  if (err instanceof UpstreamError) {
+    call.upstreamFailed(err);
+    return toAppError(err);
+  }
+  return new AppError("internal_error", "internal error");
+}
+
+
+function setRouteHeaders(res: ServerResponse, r: Resolution, served: VersionRoute, fallback: boolean): void {
+  res.setHeader("x-agentgate-version", String(served.number));
+  res.setHeader("x-agentgate-route", fallback ? "fallback" : r.route);
+  if (r.experiment) {
+    res.setHeader("x-agentgate-experiment", String(r.experiment.id));
+    res.setHeader("x-agentgate-arm", r.experiment.arm);
+  }
+}
+
+/**
+ * Streams pass through byte for byte (the tap only drops the usage chunk the client did not ask
+ * for). A stream that breaks after it started cannot change its status any more, so the client
+ * gets an OpenAI-style `error` event (the SDKs raise it) before the connection closes.
+ */
+async function forwardStream(res: ServerResponse, up: UpstreamResponse, call: CallRecord, stripUsage: boolean): Promise<void> {
+  const { stream: tapStream, tap } = createSseUsageTransform({ stripUsage });
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+  tapStream.on("data", () => {});
+  let failure: UpstreamError | null = null;
+  try {
+    await pipeline(up.body, tapStream, res, { end: false });
+  } catch (err) {
+    failure = up.classify(err, true);
+  }
+  call.upstreamDone();
+  call.streamed(tap.summary);
+  if (!failure && !tap.summary.done) failure = up.classify(new Error("stream ended before [DONE]"), true);
+  if (failure) {
+    call.upstreamFailed(failure);
+    if (!res.writableEnded && !res.destroyed) {
+      const e = toAppError(failure);
+      res.write(`data: ${JSON.stringify(errorBody(e))}\n\n`);
+    }
+    call.failed(502);
+  }
+  if (!res.writableEnded) res.end();
+}
+
+type Answer =
+  | { kind: "stream"; up: UpstreamResponse }
+  /** `summary` is set when the whole body was read; otherwise the tap still has the rest to see. */
+  | { kind: "json"; up: UpstreamResponse; held: Buffer[]; bytes: number; tap: JsonUsageTap; summary: JsonSummary | null };
+
+/**
+ * Non-streamed answers are read before forwarding (up to a cap), so a truncated or malformed
+ * answer becomes a clean 502 — or a fallback — instead of a 200 the client cannot parse. A chat
+ * completion is small; past the cap the rest is passed through as it arrives.
+ */
+async function readJsonAnswer(up: UpstreamResponse): Promise<Answer> {
+  const tap = new JsonUsageTap(JSON_HOLD_BYTES);
+  const held: Buffer[] = [];
+  let bytes = 0;
+  try {
+    for await (const chunk of up.body as AsyncIterable<Buffer>) {
+      tap.push(chunk);
+      held.push(chunk);
+      bytes += chunk.length;
+      if (bytes > JSON_HOLD_BYTES) return { kind: "json", up, held, bytes, tap, summary: null };
+    }
+  } catch (err) {
+    throw up.classify(err, bytes > 0);
+  }
+  // Parse now, so a body that is not a chat completion can still fall back.
+  const summary = tap.finish();
+  if (summary.malformed) {
+    throw new UpstreamError("malformed", "upstream answered with a body that is not a chat completion", { status: up.status });
+  }
+  return { kind: "json", up, held, bytes, tap, summary };
+}
+
+async function forwardJson(res: ServerResponse, a: Extract<Answer, { kind: "json" }>, call: CallRecord): Promise<void> {
+  if (a.summary) {
+    call.upstreamDone();
+    call.jsonAnswered(a.summary);
+    res.writeHead(a.up.status, { "content-type": "application/json", "content-length": String(a.bytes) });
+    res.end(Buffer.concat(a.held, a.bytes));
+    return;
+  }
+  res.writeHead(a.up.status, { "content-type": "application/json" });
+  for (const part of a.held) res.write(part);
+  try {
+    await pipeline(a.up.body, res);
+  } finally {
+    call.upstreamDone();
+    call.jsonAnswered(a.tap.finish());
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  res.end(text);
+}
+
+function sendError(res: ServerResponse, err: AppError): void {
+  if (err.code === "missing_token" || err.code === "invalid_token") res.setHeader("www-authenticate", "Bearer");
+  sendJson(res, err.status, errorBody(err));
+}
