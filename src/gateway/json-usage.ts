@@ -1,0 +1,78 @@
+/**
+ * The non-streaming counterpart of the SSE tap: the proxy forwards the upstream's JSON body as it
+ * arrives and hands each chunk here too; at the end the tap parses its copy for usage, model and
+ * finish reason. The copy is capped (a chat completion is small; a body over the cap is forwarded
+ * untouched and recorded without usage) so a huge or endless body cannot grow memory.
+ */
+import { parseUsage, type Usage } from "./usage.js";
+
+export type JsonSummary = {
+  usage: Usage | null;
+  model: string | null;
+  finishReason: string | null;
+  /** The body was not a JSON object (truncated, HTML, garbage). */
+  malformed: boolean;
+  /** The body exceeded the cap and was not parsed. */
+  tooLarge: boolean;
+  /** The `error` object of an OpenAI-shaped error body, if any. */
+  error: unknown;
+  bytes: number;
+};
+
+const DEFAULT_MAX = 8 * 1024 * 1024;
+
+export class JsonUsageTap {
+  private parts: Buffer[] = [];
+  private bytes = 0;
+  private tooLarge = false;
+
+  constructor(private readonly maxBytes = DEFAULT_MAX) {}
+
+  push(chunk: Buffer): void {
+    this.bytes += chunk.length;
+    if (this.tooLarge) return;
+    if (this.bytes > this.maxBytes) {
+      this.tooLarge = true;
+      this.parts = [];
+      return;
+    }
+    this.parts.push(chunk);
+  }
+
+  finish(): JsonSummary {
+    const summary: JsonSummary = {
+      usage: null,
+      model: null,
+      finishReason: null,
+      malformed: false,
+      tooLarge: this.tooLarge,
+      error: null,
+      bytes: this.bytes,
+    };
+    if (this.tooLarge) return summary;
+    const text = Buffer.concat(this.parts).toString("utf8");
+    this.parts = [];
+    return { ...summary, ...summarizeCompletion(text) };
+  }
+}
+
+/** Usage, model and finish reason of a chat-completion JSON text. */
+export function summarizeCompletion(text: string): Omit<JsonSummary, "tooLarge" | "bytes"> {
+  const out = { usage: null, model: null, finishReason: null, malformed: false, error: null };
+  let body: unknown;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    return { ...out, malformed: true };
+  }
+  if (typeof body !== "object" || body === null || Array.isArray(body)) return { ...out, malformed: true };
+  const b = body as Record<string, unknown>;
+  const first = Array.isArray(b.choices) ? (b.choices[0] as Record<string, unknown> | undefined) : undefined;
+  return {
+    usage: parseUsage(b.usage),
+    model: typeof b.model === "string" ? b.model : null,
+    finishReason: typeof first?.finish_reason === "string" ? first.finish_reason : null,
+    malformed: false,
+    error: b.error ?? null,
+  };
+}
