@@ -175,7 +175,7 @@ async function forwardStream(res: ServerResponse, up: UpstreamResponse, call: Ca
   }
   call.upstreamDone();
   call.streamed(tap.summary);
-  if (!failure && !tap.summary.done) failure = up.classify(new Error("stream ended before [DONE]"), true);
+  if (!failure && !tap.summary.done) failure = new UpstreamError("reset", "upstream stream ended before [DONE]");
   if (failure) {
     call.upstreamFailed(failure);
     if (!res.writableEnded && !res.destroyed) {
