@@ -43,7 +43,11 @@ export function eventRoutes(db: Knex): RouteSpec[] {
       response: { schema: event },
       handler: async ({ params }) => {
         const row = await db("inference_events").where({ request_id: params.id }).first();
-        if (!row) throw notFound("request_not_found", `request '${params.id}' (events are written within a second of the answer)`);
+        if (!row)
+          throw notFound(
+            "request_not_found",
+            `request '${params.id}' (events are written within a second of the answer)`,
+          );
         const { agent_id: _agentId, ...rest } = row;
         return { ...rest, at: new Date(row.at).toISOString() };
       },

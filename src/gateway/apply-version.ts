@@ -33,7 +33,8 @@ export function applyVersion(body: ChatBody, version: VersionRoute, opts: { stre
   if (opts.stream) {
     // Always ask for usage, so every streamed call is measured; the gateway strips the extra chunk
     // when the client did not ask for it.
-    const so = typeof body.stream_options === "object" && body.stream_options !== null ? body.stream_options : {};
+    const so =
+      typeof body.stream_options === "object" && body.stream_options !== null ? body.stream_options : {};
     out.stream_options = { ...so, include_usage: true };
   }
   return out;

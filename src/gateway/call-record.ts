@@ -60,7 +60,12 @@ export class CallRecord {
 
   fellBack(to: VersionRoute): void {
     const { system, agent, arm } = this.labels();
-    this.metrics.fallbacksTotal.inc({ system, agent, arm, version: String(this.resolution?.version.number ?? UNKNOWN) });
+    this.metrics.fallbacksTotal.inc({
+      system,
+      agent,
+      arm,
+      version: String(this.resolution?.version.number ?? UNKNOWN),
+    });
     this.fallback = true;
     this.served = to;
   }
@@ -110,13 +115,17 @@ export class CallRecord {
     m.requestDuration.observe(labels, latencyMs / 1000);
     if (this.upstreamMs !== null) {
       m.upstreamDuration.observe(labels, this.upstreamMs / 1000);
-      m.overhead.observe({ system: labels.system, agent: labels.agent }, Math.max(0, latencyMs - this.upstreamMs) / 1000);
+      m.overhead.observe(
+        { system: labels.system, agent: labels.agent },
+        Math.max(0, latencyMs - this.upstreamMs) / 1000,
+      );
     }
     if (this.ttftMs !== null) m.timeToFirstToken.observe(labels, this.ttftMs / 1000);
     if (this.usage) {
       m.tokensTotal.inc({ ...labels, type: "prompt" }, this.usage.prompt_tokens);
       m.tokensTotal.inc({ ...labels, type: "completion" }, this.usage.completion_tokens);
-      if (this.usage.cached_tokens) m.tokensTotal.inc({ ...labels, type: "cached" }, this.usage.cached_tokens);
+      if (this.usage.cached_tokens)
+        m.tokensTotal.inc({ ...labels, type: "cached" }, this.usage.cached_tokens);
     }
     if (this.cost !== null) m.costUsdTotal.inc(labels, this.cost);
     return {

@@ -14,10 +14,9 @@ import type { RoutingTable } from "./routing-table.js";
 const chatSchema = z.looseObject({
   model: z.string({ error: "must be a string" }).max(512).optional(),
   messages: z
-    .array(
-      z.looseObject({ role: z.string({ error: "must be a string" }).min(1, "must not be empty") }),
-      { error: "must be a list of messages" },
-    )
+    .array(z.looseObject({ role: z.string({ error: "must be a string" }).min(1, "must not be empty") }), {
+      error: "must be a list of messages",
+    })
     .min(1, "must contain at least one message"),
   stream: z.boolean({ error: "must be a boolean" }).nullish(),
   user: z.string({ error: "must be a string" }).max(512).optional(),
@@ -26,13 +25,19 @@ const chatSchema = z.looseObject({
 export const sha256Hex = (s: string) => createHash("sha256").update(s).digest("hex");
 
 /** The token's name when the call may use the data plane; throws 401 otherwise. */
-export function authorizeProxy(req: IncomingMessage, table: RoutingTable, bootstrapHash: string | undefined): string {
+export function authorizeProxy(
+  req: IncomingMessage,
+  table: RoutingTable,
+  bootstrapHash: string | undefined,
+): string {
   const raw = bearerToken(req.headers.authorization);
-  if (!raw) throw new AppError("missing_token", "send 'Authorization: Bearer <key>' with a key of scope 'proxy'");
+  if (!raw)
+    throw new AppError("missing_token", "send 'Authorization: Bearer <key>' with a key of scope 'proxy'");
   const hash = sha256Hex(raw);
   if (bootstrapHash !== undefined && hash === bootstrapHash) return "bootstrap-admin";
   const name = table.proxyTokens.get(hash);
-  if (!name) throw new AppError("invalid_token", "the API key is unknown, revoked, or lacks the 'proxy' scope");
+  if (!name)
+    throw new AppError("invalid_token", "the API key is unknown, revoked, or lacks the 'proxy' scope");
   return name;
 }
 

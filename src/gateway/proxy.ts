@@ -16,8 +16,8 @@ import { AppError, errorBody } from "../errors.js";
 import type { EventRecorder } from "../events/recorder.js";
 import type { Metrics } from "../metrics.js";
 import { applyVersion, clientWantsStreamUsage } from "./apply-version.js";
-import { agentHeaderOf, authorizeProxy, parseChatBody, readBody, sessionOf } from "./chat-request.js";
 import { CallRecord } from "./call-record.js";
+import { agentHeaderOf, authorizeProxy, parseChatBody, readBody, sessionOf } from "./chat-request.js";
 import { type JsonSummary, JsonUsageTap } from "./json-usage.js";
 import { costUsd, type PriceTable, resolvePrice } from "./pricing.js";
 import { agentOf, type Resolution, resolveRoute } from "./resolve.js";
@@ -52,7 +52,11 @@ export function createDataPlane(deps: DataPlaneDeps) {
     const body = parseChatBody(await readBody(req, deps.maxBodyBytes));
     const ref = agentOf(agentHeaderOf(req), body.model);
     if (!ref) {
-      throw new AppError("invalid_request", "name the agent: send the 'X-Agent: system/agent' header or model 'agent:system/agent'", "model");
+      throw new AppError(
+        "invalid_request",
+        "name the agent: send the 'X-Agent: system/agent' header or model 'agent:system/agent'",
+        "model",
+      );
     }
     const stream = body.stream === true;
     const session = sessionOf(req);
@@ -103,7 +107,9 @@ export function createDataPlane(deps: DataPlaneDeps) {
     const table = deps.routing.current;
     if (deps.proxyAuth) authorizeProxy(req, table, deps.bootstrapHash);
     const created = Math.floor(table.builtAt / 1000);
-    const data = [...table.agents.keys()].sort().map((ref) => ({ id: `agent:${ref}`, object: "model", created, owned_by: "agentgate" }));
+    const data = [...table.agents.keys()]
+      .sort()
+      .map((ref) => ({ id: `agent:${ref}`, object: "model", created, owned_by: "agentgate" }));
     sendJson(res, 200, { object: "list", data });
   }
 
@@ -129,7 +135,8 @@ export function createDataPlane(deps: DataPlaneDeps) {
       await chat(req, res, call);
     } catch (err) {
       const appErr = toClientError(err, call);
-      if (appErr.code === "internal_error") deps.log.error({ err, requestId: call.requestId }, "data plane error");
+      if (appErr.code === "internal_error")
+        deps.log.error({ err, requestId: call.requestId }, "data plane error");
       if (!res.headersSent) sendError(res, appErr);
       else if (!res.writableEnded) res.destroy();
       call.failed(appErr.status);
@@ -148,7 +155,6 @@ function toClientError(err: unknown, call: CallRecord): AppError {
   return new AppError("internal_error", "internal error");
 }
 
-
 function setRouteHeaders(res: ServerResponse, r: Resolution, served: VersionRoute, fallback: boolean): void {
   res.setHeader("x-agentgate-version", String(served.number));
   res.setHeader("x-agentgate-route", fallback ? "fallback" : r.route);
@@ -163,9 +169,18 @@ function setRouteHeaders(res: ServerResponse, r: Resolution, served: VersionRout
  * for). A stream that breaks after it started cannot change its status any more, so the client
  * gets an OpenAI-style `error` event (the SDKs raise it) before the connection closes.
  */
-async function forwardStream(res: ServerResponse, up: UpstreamResponse, call: CallRecord, stripUsage: boolean): Promise<void> {
+async function forwardStream(
+  res: ServerResponse,
+  up: UpstreamResponse,
+  call: CallRecord,
+  stripUsage: boolean,
+): Promise<void> {
   const { stream: tapStream, tap } = createSseUsageTransform({ stripUsage });
-  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive" });
+  res.writeHead(200, {
+    "content-type": "text/event-stream",
+    "cache-control": "no-cache",
+    connection: "keep-alive",
+  });
   tapStream.on("data", () => {});
   let failure: UpstreamError | null = null;
   try {
@@ -175,7 +190,8 @@ async function forwardStream(res: ServerResponse, up: UpstreamResponse, call: Ca
   }
   call.upstreamDone();
   call.streamed(tap.summary);
-  if (!failure && !tap.summary.done) failure = new UpstreamError("reset", "upstream stream ended before [DONE]");
+  if (!failure && !tap.summary.done)
+    failure = new UpstreamError("reset", "upstream stream ended before [DONE]");
   if (failure) {
     call.upstreamFailed(failure);
     if (!res.writableEnded && !res.destroyed) {
@@ -190,7 +206,14 @@ async function forwardStream(res: ServerResponse, up: UpstreamResponse, call: Ca
 type Answer =
   | { kind: "stream"; up: UpstreamResponse }
   /** `summary` is set when the whole body was read; otherwise the tap still has the rest to see. */
-  | { kind: "json"; up: UpstreamResponse; held: Buffer[]; bytes: number; tap: JsonUsageTap; summary: JsonSummary | null };
+  | {
+      kind: "json";
+      up: UpstreamResponse;
+      held: Buffer[];
+      bytes: number;
+      tap: JsonUsageTap;
+      summary: JsonSummary | null;
+    };
 
 /**
  * Non-streamed answers are read before forwarding (up to a cap), so a truncated or malformed
@@ -214,12 +237,18 @@ async function readJsonAnswer(up: UpstreamResponse): Promise<Answer> {
   // Parse now, so a body that is not a chat completion can still fall back.
   const summary = tap.finish();
   if (summary.malformed) {
-    throw new UpstreamError("malformed", "upstream answered with a body that is not a chat completion", { status: up.status });
+    throw new UpstreamError("malformed", "upstream answered with a body that is not a chat completion", {
+      status: up.status,
+    });
   }
   return { kind: "json", up, held, bytes, tap, summary };
 }
 
-async function forwardJson(res: ServerResponse, a: Extract<Answer, { kind: "json" }>, call: CallRecord): Promise<void> {
+async function forwardJson(
+  res: ServerResponse,
+  a: Extract<Answer, { kind: "json" }>,
+  call: CallRecord,
+): Promise<void> {
   if (a.summary) {
     call.upstreamDone();
     call.jsonAnswered(a.summary);
@@ -244,6 +273,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 }
 
 function sendError(res: ServerResponse, err: AppError): void {
-  if (err.code === "missing_token" || err.code === "invalid_token") res.setHeader("www-authenticate", "Bearer");
+  if (err.code === "missing_token" || err.code === "invalid_token")
+    res.setHeader("www-authenticate", "Bearer");
   sendJson(res, err.status, errorBody(err));
 }

@@ -26,7 +26,8 @@ const AGENT_MODEL_PREFIX = "agent:";
 /** The `system/agent` a call is for: the X-Agent header, else `model: "agent:system/agent"`. */
 export function agentOf(header: string | undefined, model: unknown): string | null {
   if (header && header.trim() !== "") return header.trim();
-  if (typeof model === "string" && model.startsWith(AGENT_MODEL_PREFIX)) return model.slice(AGENT_MODEL_PREFIX.length);
+  if (typeof model === "string" && model.startsWith(AGENT_MODEL_PREFIX))
+    return model.slice(AGENT_MODEL_PREFIX.length);
   return null;
 }
 
@@ -43,7 +44,10 @@ function unitKeyFor(unit: "session" | "user" | "request", keys: UnitKeys): strin
 export function resolveRoute(table: RoutingTable, ref: string, keys: UnitKeys): Resolution {
   const agent = table.agents.get(ref);
   if (!agent) {
-    throw new AppError("agent_not_found", `unknown agent '${ref}': register it first (agentgate agents create ${ref})`);
+    throw new AppError(
+      "agent_not_found",
+      `unknown agent '${ref}': register it first (agentgate agents create ${ref})`,
+    );
   }
   if (agent.pin) return { agent, version: agent.pin, route: "pinned", experiment: null, fallback: null };
   if (agent.experiment) {
@@ -55,9 +59,20 @@ export function resolveRoute(table: RoutingTable, ref: string, keys: UnitKeys): 
     );
     const version = versions[i] as VersionRoute;
     const arm = def.arms[i]?.name as string;
-    const fallback = def.fallbackToChampion && agent.champion && agent.champion.id !== version.id ? agent.champion : null;
-    return { agent, version, route: "experiment", experiment: { id: def.id, name: def.name, arm, unitKey }, fallback };
+    const fallback =
+      def.fallbackToChampion && agent.champion && agent.champion.id !== version.id ? agent.champion : null;
+    return {
+      agent,
+      version,
+      route: "experiment",
+      experiment: { id: def.id, name: def.name, arm, unitKey },
+      fallback,
+    };
   }
-  if (agent.champion) return { agent, version: agent.champion, route: "champion", experiment: null, fallback: null };
-  throw new AppError("no_routable_version", `agent '${ref}' has no champion version: register a version or set the champion alias`);
+  if (agent.champion)
+    return { agent, version: agent.champion, route: "champion", experiment: null, fallback: null };
+  throw new AppError(
+    "no_routable_version",
+    `agent '${ref}' has no champion version: register a version or set the champion alias`,
+  );
 }

@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backends } from "../helpers/databases.js";
-import { eventsFlushed, type Gateway, routingSettled, seedSystem, startGateway } from "../helpers/dataplane.js";
+import {
+  eventsFlushed,
+  type Gateway,
+  routingSettled,
+  seedSystem,
+  startGateway,
+} from "../helpers/dataplane.js";
 
 type Body = Record<string, unknown> & { messages: { role: string; content: string }[] };
 const lastUpstreamBody = (g: Gateway) => g.fake.requests.at(-1)?.body as Body;
@@ -123,13 +129,20 @@ describe.each(backends())("data plane on %s", (backend) => {
   it("records usage and time to first token for streamed calls", async () => {
     const { response, data: stream } = await g
       .client()
-      .chat.completions.create({ model: "agent:support/coordinator", messages: [{ role: "user", content: "a b c" }], stream: true })
+      .chat.completions.create({
+        model: "agent:support/coordinator",
+        messages: [{ role: "user", content: "a b c" }],
+        stream: true,
+      })
       .withResponse();
     for await (const _ of stream) {
       // drain
     }
     await eventsFlushed(g);
-    const ev = await g.admin<Record<string, number | boolean | null>>("GET", `/requests/${response.headers.get("x-agentgate-request-id")}`);
+    const ev = await g.admin<Record<string, number | boolean | null>>(
+      "GET",
+      `/requests/${response.headers.get("x-agentgate-request-id")}`,
+    );
     expect(ev.stream).toBe(true);
     expect(ev.completion_tokens).toBeGreaterThan(0);
     expect(ev.ttft_ms).toBeGreaterThan(0);
@@ -141,7 +154,10 @@ describe.each(backends())("data plane on %s", (backend) => {
     await routingSettled(g);
     const pinned = await g
       .client()
-      .chat.completions.create({ model: "agent:support/coordinator", messages: [{ role: "user", content: "x" }] })
+      .chat.completions.create({
+        model: "agent:support/coordinator",
+        messages: [{ role: "user", content: "x" }],
+      })
       .withResponse();
     expect(pinned.response.headers.get("x-agentgate-route")).toBe("pinned");
     expect(pinned.data.model).toBe("ft-model");
@@ -149,7 +165,10 @@ describe.each(backends())("data plane on %s", (backend) => {
     await routingSettled(g);
     const back = await g
       .client()
-      .chat.completions.create({ model: "agent:support/coordinator", messages: [{ role: "user", content: "x" }] })
+      .chat.completions.create({
+        model: "agent:support/coordinator",
+        messages: [{ role: "user", content: "x" }],
+      })
       .withResponse();
     expect(back.response.headers.get("x-agentgate-route")).toBe("champion");
   });
@@ -162,10 +181,36 @@ describe.each(backends())("data plane on %s", (backend) => {
   it("answers bad calls with OpenAI-shaped errors and records an event for each", async () => {
     const c = g.client();
     const cases: [() => Promise<unknown>, number, string][] = [
-      [() => c.chat.completions.create({ model: "agent:support/nobody", messages: [{ role: "user", content: "x" }] }), 404, "agent_not_found"],
-      [() => c.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "x" }] }), 400, "invalid_request"],
-      [() => c.chat.completions.create({ model: "agent:support/writer", messages: [] }), 400, "invalid_request"],
-      [() => g.client("not-a-key").chat.completions.create({ model: "agent:support/writer", messages: [{ role: "user", content: "x" }] }), 401, "invalid_token"],
+      [
+        () =>
+          c.chat.completions.create({
+            model: "agent:support/nobody",
+            messages: [{ role: "user", content: "x" }],
+          }),
+        404,
+        "agent_not_found",
+      ],
+      [
+        () => c.chat.completions.create({ model: "gpt-4o", messages: [{ role: "user", content: "x" }] }),
+        400,
+        "invalid_request",
+      ],
+      [
+        () => c.chat.completions.create({ model: "agent:support/writer", messages: [] }),
+        400,
+        "invalid_request",
+      ],
+      [
+        () =>
+          g
+            .client("not-a-key")
+            .chat.completions.create({
+              model: "agent:support/writer",
+              messages: [{ role: "user", content: "x" }],
+            }),
+        401,
+        "invalid_token",
+      ],
     ];
     for (const [call, status, code] of cases) {
       const err = (await call().then(
@@ -183,15 +228,20 @@ describe.each(backends())("data plane on %s", (backend) => {
       body: "{not json",
     });
     expect(malformed.status).toBe(400);
-    expect((await malformed.json()).error.code).toBe("invalid_json");
+    expect(((await malformed.json()) as { error: { code: string } }).error.code).toBe("invalid_json");
     expect(malformed.headers.get("x-agentgate-request-id")).toBeTruthy();
   });
 
   it("accepts proxy-scope keys and refuses keys without the proxy scope", async () => {
-    const proxy = await g.admin<{ token: string }>("POST", "/tokens", { name: "agents-key", scopes: ["proxy"] });
+    const proxy = await g.admin<{ token: string }>("POST", "/tokens", {
+      name: "agents-key",
+      scopes: ["proxy"],
+    });
     const read = await g.admin<{ token: string }>("POST", "/tokens", { name: "reader", scopes: ["read"] });
     await routingSettled(g);
-    const ok = await g.client(proxy.token).chat.completions.create({ model: "agent:support/writer", messages: [{ role: "user", content: "x" }] });
+    const ok = await g
+      .client(proxy.token)
+      .chat.completions.create({ model: "agent:support/writer", messages: [{ role: "user", content: "x" }] });
     expect(ok.choices[0]?.message.content).toContain("other-model");
     const refused = await g
       .client(read.token)
@@ -235,6 +285,7 @@ describe("data plane with proxy auth off", () => {
       body: JSON.stringify({ messages: [{ role: "user", content: "hi" }] }),
     });
     expect(res.status).toBe(200);
-    expect((await res.json()).choices[0].message.content).toBe("Echo from base-model: hi");
+    const body = (await res.json()) as { choices: { message: { content: string } }[] };
+    expect(body.choices[0]?.message.content).toBe("Echo from base-model: hi");
   });
 });

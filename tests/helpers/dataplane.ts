@@ -10,7 +10,12 @@ import { ADMIN_TOKEN, startTestInstance, type TestInstance } from "./instance.js
 export type Gateway = TestInstance & {
   fake: FakeUpstream;
   /** Admin API call that throws on an unexpected status. */
-  admin<T = Record<string, unknown>>(method: string, path: string, body?: unknown, expect?: number): Promise<T>;
+  admin<T = Record<string, unknown>>(
+    method: string,
+    path: string,
+    body?: unknown,
+    expect?: number,
+  ): Promise<T>;
   /** OpenAI SDK client on the gateway, authenticated with `key` (the admin token by default). */
   client(key?: string): OpenAI;
   close(): Promise<void>;
@@ -32,12 +37,18 @@ export async function startGateway(backend: Backend, env: Record<string, string>
     if (!ok) throw new Error(`${method} ${path}: ${res.status} ${text}`);
     return (text ? JSON.parse(text) : {}) as T;
   };
-  await admin("POST", "/upstreams", { name: "fake", base_url: fake.url, first_byte_timeout_ms: 2000, timeout_ms: 5000 });
+  await admin("POST", "/upstreams", {
+    name: "fake",
+    base_url: fake.url,
+    first_byte_timeout_ms: 2000,
+    timeout_ms: 5000,
+  });
   return {
     ...t,
     fake,
     admin,
-    client: (key = ADMIN_TOKEN) => new OpenAI({ baseURL: `${t.url}/v1`, apiKey: key, maxRetries: 0, timeout: 10_000 }),
+    client: (key = ADMIN_TOKEN) =>
+      new OpenAI({ baseURL: `${t.url}/v1`, apiKey: key, maxRetries: 0, timeout: 10_000 }),
     async close() {
       await t.close();
       await fake.close();
