@@ -3,7 +3,7 @@ import { z } from "zod";
 import { defineRoute, type RouteSpec } from "../http/route.js";
 import { nameSchema } from "../registry/names.js";
 import { scopeSchema } from "./scopes.js";
-import type { TokenService } from "./tokens.js";
+import { BOOTSTRAP_ACTOR, type TokenService } from "./tokens.js";
 
 const tokenInfo = z.object({
   name: z.string(),
@@ -15,7 +15,8 @@ const tokenInfo = z.object({
 });
 
 const tokenCreate = z.strictObject({
-  name: nameSchema,
+  // The audit log names actors by token name: no token may pass for the bootstrap admin.
+  name: nameSchema.refine((n) => n !== BOOTSTRAP_ACTOR, `'${BOOTSTRAP_ACTOR}' is reserved`),
   scopes: z
     .array(scopeSchema, { error: "must be a list of scopes" })
     .min(1, "must name at least one scope")

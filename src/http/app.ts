@@ -52,12 +52,12 @@ export function createHttpApp(deps: AppDeps): HttpApp {
   });
 
   const api = Router();
-  api.use(express.json({ limit: ADMIN_BODY_LIMIT, strict: false }));
   const routes = mountRoutes(
     api,
     API_PREFIX,
     [...registryRoutes(deps.registry), ...tokenRoutes(deps.tokens), ...auditRoutes(deps.db)],
     makeAuthenticator(deps.tokens),
+    express.json({ limit: ADMIN_BODY_LIMIT, strict: false }),
   );
   const openapi = buildOpenApi(routes, {
     title: "agentgate admin API",

@@ -11,6 +11,9 @@ type HttpError = Error & { type?: string; status?: number; expose?: boolean };
 
 function classify(err: unknown): AppError | null {
   if (err instanceof AppError) return err;
+  // The router could not percent-decode a path segment (e.g. `%E0%A4%A`).
+  if (err instanceof URIError)
+    return new AppError("invalid_request", "the request path is not valid percent-encoded UTF-8");
   const e = err as HttpError;
   switch (e?.type) {
     case "entity.parse.failed":

@@ -49,33 +49,90 @@ export function describeZodError(err: z.ZodError, where: "body" | "query" | "pat
   );
 }
 
+/** Deeper than any real payload; PostgreSQL's jsonb parser fails on deep nesting (stack depth). */
+const MAX_DEPTH = 32;
+// NUL and unpaired surrogates: valid in JSON and in JS strings, refused by PostgreSQL text and jsonb.
+const unstorable = (s: string) => s.includes("\u0000") || /\p{Cs}/u.test(s);
+
+/**
+ * Finds what the schemas accept but the database would refuse (which would surface as a 500) or
+ * silently alter: strings or keys with NUL characters or unpaired surrogates, non-finite numbers,
+ * and nesting beyond `MAX_DEPTH`.
+ * Iterative, so no input can exhaust the stack.
+ */
+function findUnstorable(value: unknown): { path: string[]; message: string } | null {
+  const stack: Array<[unknown, string[]]> = [[value, []]];
+  for (let item = stack.pop(); item; item = stack.pop()) {
+    const [v, path] = item;
+    if (typeof v === "string") {
+      if (unstorable(v)) return { path, message: "must not contain NUL or unpaired surrogate characters" };
+    } else if (typeof v === "number") {
+      // JSON.parse turns 1e400 into Infinity, which JSON.stringify would store as null.
+      if (!Number.isFinite(v)) return { path, message: "must be a finite number" };
+    } else if (typeof v === "object" && v !== null) {
+      if (path.length >= MAX_DEPTH)
+        return { path, message: `must not be nested more than ${MAX_DEPTH} levels deep` };
+      for (const [k, child] of Object.entries(v)) {
+        if (unstorable(k))
+          return { path, message: "keys must not contain NUL or unpaired surrogate characters" };
+        stack.push([child, [...path, k]]);
+      }
+    }
+  }
+  return null;
+}
+
 function parseOrThrow<T>(
   schema: ZodType<T> | undefined,
   value: unknown,
   where: "body" | "query" | "path",
 ): T {
   if (!schema) return undefined as T;
+  const bad = findUnstorable(value);
+  if (bad) {
+    const field = bad.path.length ? bad.path.join(".") : null;
+    throw new AppError("invalid_request", `${field ?? where}: ${bad.message}`, field);
+  }
   const parsed = schema.safeParse(value);
   if (!parsed.success) throw describeZodError(parsed.error, where);
   return parsed.data;
 }
 
+/** Whether the request carries a body (the JSON parser leaves any non-JSON one unread). */
+const hasBody = (req: Request) =>
+  req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
+
 export type Authenticator = (req: Request, scope: Scope) => Promise<Actor>;
 
-/** Mounts each spec on `router` and returns them with their full paths for the OpenAPI document. */
+const ANONYMOUS: Actor = { name: "anonymous", scopes: [] };
+
+/**
+ * Mounts each spec on `router` and returns them with their full paths for the OpenAPI document.
+ * The token is checked before the body is read: an unauthenticated client gets its 401 without the
+ * server buffering or parsing anything it sent.
+ */
 export function mountRoutes(
   router: Router,
   prefix: string,
   specs: RouteSpec[],
   authenticate: Authenticator,
+  parseBody: RequestHandler,
 ): MountedRoute[] {
   for (const spec of specs) {
+    const authorize: RequestHandler = async (req, res, next) => {
+      res.locals.actor = spec.scope ? await authenticate(req, spec.scope) : ANONYMOUS;
+      next();
+    };
     const handler: RequestHandler = async (req, res) => {
-      const actor: Actor = spec.scope
-        ? await authenticate(req, spec.scope)
-        : { name: "anonymous", scopes: [] };
+      const actor = res.locals.actor as Actor;
       const params = parseOrThrow(spec.params, req.params, "path");
       const query = parseOrThrow(spec.query, req.query, "query");
+      if (spec.body && req.body === undefined && hasBody(req) && !req.is("json")) {
+        throw new AppError(
+          "unsupported_media_type",
+          "the request body must be JSON (content-type: application/json)",
+        );
+      }
       const body = parseOrThrow(spec.body, req.body, "body");
       const result = await spec.handler({ params, query, body, actor, req, res });
       if (res.headersSent) return;
@@ -85,7 +142,7 @@ export function mountRoutes(
       }
       res.status(spec.response?.status ?? 200).json(result);
     };
-    router[spec.method](spec.path, handler);
+    router[spec.method](spec.path, authorize, parseBody, handler);
   }
   return specs.map((s) => ({ ...s, fullPath: prefix + s.path }));
 }

@@ -68,8 +68,14 @@ export async function findVersion(q: Q, agent: AgentRow, ref: string, n: number)
   return row;
 }
 
-export async function findUpstreamId(q: Q, name: string): Promise<number> {
-  const row = await q("upstreams").where({ name }).first("id");
+/**
+ * `share` locks the row until the transaction ends, so a concurrent delete of the upstream either
+ * finishes first (and this answers `upstream_not_found`) or waits and then sees it in use.
+ */
+export async function findUpstreamId(q: Q, name: string, opts: { share?: boolean } = {}): Promise<number> {
+  const query = q("upstreams").where({ name }).first("id");
+  if (opts.share) query.forShare();
+  const row = await query;
   if (!row) throw notFound("upstream_not_found", `upstream '${name}'`);
   return row.id;
 }

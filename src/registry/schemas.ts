@@ -13,11 +13,21 @@ const jsonObject = z.record(z.string(), z.unknown());
 const ms = (min: number, max: number) =>
   z.number().int("must be an integer").min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
 
-export const upstreamCreate = z.strictObject({
-  name: nameSchema,
+/** Keys belong in the environment, never in the database: no `user:key@` in an upstream URL. */
+function withoutCredentials(u: string): boolean {
+  if (!URL.canParse(u)) return true; // reported by the URL check itself
+  const { username, password } = new URL(u);
+  return username === "" && password === "";
+}
+
+const upstreamFields = {
   base_url: z
     .url({ protocol: /^https?$/, error: "must be an http(s) URL" })
-    .max(2048, "must be at most 2048 characters"),
+    .max(2048, "must be at most 2048 characters")
+    .refine(
+      withoutCredentials,
+      "must not contain credentials (name the key's environment variable in api_key_env)",
+    ),
   api_key_env: z
     .string()
     .regex(
@@ -25,11 +35,19 @@ export const upstreamCreate = z.strictObject({
       "must be an environment variable name (the key itself is never stored)",
     )
     .nullish(),
-  timeout_ms: ms(100, 3_600_000).default(120_000),
-  connect_timeout_ms: ms(100, 600_000).default(10_000),
-  first_byte_timeout_ms: ms(100, 3_600_000).default(60_000),
+  timeout_ms: ms(100, 3_600_000),
+  connect_timeout_ms: ms(100, 600_000),
+  first_byte_timeout_ms: ms(100, 3_600_000),
+};
+export const upstreamCreate = z.strictObject({
+  name: nameSchema,
+  ...upstreamFields,
+  timeout_ms: upstreamFields.timeout_ms.default(120_000),
+  connect_timeout_ms: upstreamFields.connect_timeout_ms.default(10_000),
+  first_byte_timeout_ms: upstreamFields.first_byte_timeout_ms.default(60_000),
 });
-export const upstreamUpdate = upstreamCreate.omit({ name: true }).partial();
+/** No defaults: a field left out of an update keeps its stored value. */
+export const upstreamUpdate = z.strictObject(upstreamFields).partial();
 
 export const upstream = z.object({
   name: z.string(),
@@ -140,10 +158,13 @@ export const version = z.object({
 });
 
 const reason = text(2000).nullish();
+/** `versions.number` is a PostgreSQL integer: a larger number is refused here, not by the database. */
+const MAX_VERSION = 2_147_483_647;
 const versionNumber = z
   .number({ error: "must be a version number" })
   .int("must be an integer")
-  .positive("must be positive");
+  .positive("must be positive")
+  .max(MAX_VERSION, `must be at most ${MAX_VERSION}`);
 
 export const aliasSet = z.strictObject({ version: versionNumber, reason });
 export const pinSet = z.strictObject({ version: versionNumber, reason });
@@ -177,7 +198,11 @@ export const rollbackResult = z.object({
 export const pathSystem = z.object({ system: nameSchema });
 export const pathAgent = z.object({ system: nameSchema, agent: nameSchema });
 export const pathVersion = pathAgent.extend({
-  n: z.coerce.number({ error: "must be a version number" }).int().positive("must be a positive integer"),
+  n: z
+    .string()
+    .regex(/^[1-9][0-9]{0,9}$/, "must be a positive integer")
+    .transform(Number)
+    .pipe(versionNumber),
 });
 export const pathAlias = pathAgent.extend({ alias: aliasNameSchema });
 export const pathUpstream = z.object({ name: nameSchema });

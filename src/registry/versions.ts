@@ -24,7 +24,7 @@ export class VersionService {
     return this.db.transaction(async (trx) => {
       const a = await findAgent(trx, system, agent, { lock: true });
       const ref = agentRef(system, agent);
-      const upstreamId = await findUpstreamId(trx, input.upstream);
+      const upstreamId = await findUpstreamId(trx, input.upstream, { share: true });
       const parent = (input.lineage as { parent_version?: number } | null | undefined)?.parent_version;
       if (parent !== undefined && parent >= a.next_version) {
         throw new AppError(

@@ -1,0 +1,91 @@
+/** Environment → config: defaults, and a `ConfigError` naming the variable for each bad value. */
+import path from "node:path";
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig } from "../../src/config.js";
+
+function configError(env: Record<string, string>): ConfigError {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return err as ConfigError;
+  }
+  throw new Error(`loadConfig accepted ${JSON.stringify(env)}`);
+}
+
+describe("loadConfig", () => {
+  it("has documented defaults", () => {
+    expect(loadConfig({})).toMatchObject({
+      port: 8080,
+      host: "127.0.0.1",
+      databaseUrl: undefined,
+      dataDir: path.resolve("./data"),
+      adminToken: undefined,
+      proxyAuth: true,
+      logLevel: "info",
+      maxBodyBytes: 10 * 1024 * 1024,
+    });
+  });
+
+  it("reads valid values", () => {
+    const c = loadConfig({
+      PORT: "9000",
+      HOST: "0.0.0.0",
+      DATABASE_URL: "postgresql://agentgate:pw@db.internal:5433/agentgate",
+      AGENTGATE_DATA_DIR: "/var/lib/agentgate",
+      AGENTGATE_ADMIN_TOKEN: "0123456789abcdef",
+      AGENTGATE_PROXY_AUTH: "off",
+      AGENTGATE_LOG_LEVEL: "debug",
+    });
+    expect(c).toMatchObject({
+      port: 9000,
+      host: "0.0.0.0",
+      databaseUrl: "postgresql://agentgate:pw@db.internal:5433/agentgate",
+      dataDir: "/var/lib/agentgate",
+      adminToken: "0123456789abcdef",
+      proxyAuth: false,
+      logLevel: "debug",
+    });
+    expect(loadConfig({ PORT: "0" }).port).toBe(0);
+    expect(loadConfig({ AGENTGATE_PROXY_AUTH: "on" }).proxyAuth).toBe(true);
+  });
+
+  it("treats empty strings as unset", () => {
+    const c = loadConfig({ PORT: "", DATABASE_URL: "", AGENTGATE_ADMIN_TOKEN: "", AGENTGATE_PROXY_AUTH: "" });
+    expect(c).toMatchObject({ port: 8080, databaseUrl: undefined, adminToken: undefined, proxyAuth: true });
+  });
+
+  it.each([
+    ["PORT", "abc"],
+    ["PORT", "70000"],
+    ["PORT", "-1"],
+    ["PORT", "80.5"],
+    ["DATABASE_URL", "not a url"],
+    ["DATABASE_URL", "mysql://db:3306/agentgate"],
+    ["DATABASE_URL", "postgres://"],
+    ["DATABASE_URL", "localhost:5432/agentgate"],
+    ["AGENTGATE_PROXY_AUTH", "maybe"],
+    ["AGENTGATE_PROXY_AUTH", "true"],
+    ["AGENTGATE_ADMIN_TOKEN", "short"],
+    ["AGENTGATE_ADMIN_TOKEN", "0123456789abcde"],
+    ["AGENTGATE_LOG_LEVEL", "verbose"],
+    ["AGENTGATE_MAX_BODY_BYTES", "12"],
+  ])("%s=%s stops the start with an error naming the variable", (variable, value) => {
+    const err = configError({ [variable]: value });
+    expect(err.variable).toBe(variable);
+    expect(err.message).toContain(variable);
+    expect(err.message).toMatch(/^invalid configuration: /);
+    expect(err.name).toBe("ConfigError");
+  });
+
+  it("names the bad variable, not a good one next to it", () => {
+    const err = configError({ PORT: "8081", HOST: "::1", AGENTGATE_PROXY_AUTH: "maybe" });
+    expect(err.variable).toBe("AGENTGATE_PROXY_AUTH");
+    expect(err.message).toContain("'on' or 'off'");
+  });
+
+  it("never puts a database password in its message", () => {
+    const err = configError({ DATABASE_URL: "mysql://user:hunter2-secret@db/x" });
+    expect(err.message).not.toContain("hunter2-secret");
+  });
+});
