@@ -8,6 +8,10 @@ import { auditRoutes } from "../audit/routes.js";
 import { tokenRoutes } from "../auth/routes.js";
 import type { TokenService } from "../auth/tokens.js";
 import type { Db } from "../db/knex.js";
+import { eventRoutes } from "../events/routes.js";
+import { experimentRoutes } from "../experiments/routes.js";
+import type { ExperimentService } from "../experiments/service.js";
+import type { Metrics } from "../metrics.js";
 import { type RegistryServices, registryRoutes } from "../registry/routes.js";
 import { makeAuthenticator } from "./auth.js";
 import { errorMiddleware, notFoundHandler } from "./errors.js";
@@ -22,6 +26,8 @@ export type AppDeps = {
   log: Logger;
   tokens: TokenService;
   registry: RegistryServices;
+  experiments: ExperimentService;
+  metrics: Metrics;
   version: string;
   /** Extra readiness checks (e.g. the routing table is loaded); the DB check is built in. */
   readinessChecks?: Record<string, () => boolean>;
@@ -55,7 +61,13 @@ export function createHttpApp(deps: AppDeps): HttpApp {
   const routes = mountRoutes(
     api,
     API_PREFIX,
-    [...registryRoutes(deps.registry), ...tokenRoutes(deps.tokens), ...auditRoutes(deps.db)],
+    [
+      ...registryRoutes(deps.registry),
+      ...experimentRoutes(deps.experiments),
+      ...eventRoutes(deps.db),
+      ...tokenRoutes(deps.tokens),
+      ...auditRoutes(deps.db),
+    ],
     makeAuthenticator(deps.tokens),
     express.json({ limit: ADMIN_BODY_LIMIT, strict: false }),
   );
@@ -63,6 +75,11 @@ export function createHttpApp(deps: AppDeps): HttpApp {
     title: "agentgate admin API",
     version: deps.version,
     description: "Model registry and A/B gateway for multi-agent LLM systems.",
+  });
+  // Unauthenticated, as Prometheus scrapes expect; labels carry no ids or secrets.
+  app.get("/metrics", async (_req, res) => {
+    res.setHeader("content-type", deps.metrics.registry.contentType);
+    res.send(await deps.metrics.registry.metrics());
   });
   app.get("/openapi.json", (_req, res) => {
     res.json(openapi);

@@ -202,12 +202,10 @@ describe.each(backends())("data plane on %s", (backend) => {
       ],
       [
         () =>
-          g
-            .client("not-a-key")
-            .chat.completions.create({
-              model: "agent:support/writer",
-              messages: [{ role: "user", content: "x" }],
-            }),
+          g.client("not-a-key").chat.completions.create({
+            model: "agent:support/writer",
+            messages: [{ role: "user", content: "x" }],
+          }),
         401,
         "invalid_token",
       ],
