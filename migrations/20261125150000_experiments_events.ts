@@ -71,6 +71,8 @@ export async function up(knex: Knex): Promise<void> {
     t.text("error_class");
     t.text("session_id");
     t.text("user_id");
+    // The key the experiment's assignment hashed (e.g. `session:<id>`): the unit of analysis.
+    t.text("unit_key");
     t.double("latency_ms");
     t.double("upstream_ms");
     t.double("ttft_ms");
@@ -81,6 +83,7 @@ export async function up(knex: Knex): Promise<void> {
     t.index(["experiment_id", "arm"]);
     t.index(["agent_id", "at"]);
     t.index(["session_id"]);
+    t.index(["experiment_id", "unit_key"]);
   });
 }
 

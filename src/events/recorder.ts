@@ -34,6 +34,7 @@ export type InferenceEvent = {
   error_class: string | null;
   session_id: string | null;
   user_id: string | null;
+  unit_key: string | null;
   latency_ms: number | null;
   upstream_ms: number | null;
   ttft_ms: number | null;

@@ -22,6 +22,7 @@ const event = z.object({
   error_class: z.string().nullable(),
   session_id: z.string().nullable(),
   user_id: z.string().nullable(),
+  unit_key: z.string().nullable(),
   latency_ms: z.number().nullable(),
   upstream_ms: z.number().nullable(),
   ttft_ms: z.number().nullable(),

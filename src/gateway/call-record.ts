@@ -147,6 +147,7 @@ export class CallRecord {
       error_class: this.errorClass,
       session_id: this.session,
       user_id: this.user,
+      unit_key: r?.experiment?.unitKey ?? null,
       latency_ms: latencyMs,
       upstream_ms: this.upstreamMs,
       ttft_ms: this.ttftMs,
