@@ -3,6 +3,7 @@ import { Command } from "commander";
 import pkg from "../../package.json" with { type: "json" };
 import { registerAgents } from "./commands/agents.js";
 import { registerAudit } from "./commands/audit.js";
+import { registerExperiments } from "./commands/experiments.js";
 import { registerRollout } from "./commands/rollout.js";
 import { registerSystems } from "./commands/systems.js";
 import { registerTokens } from "./commands/tokens.js";
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerAgents(program);
   registerVersions(program);
   registerRollout(program);
+  registerExperiments(program);
   registerAudit(program);
   return program;
 }
