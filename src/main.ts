@@ -52,16 +52,28 @@ export type Agentgate = {
 
 export async function startAgentgate(config: Config, opts: StartOptions = {}): Promise<Agentgate> {
   const log = opts.logger ?? createLogger(config.logLevel);
-  const dbOpts = { databaseUrl: config.databaseUrl, dataDir: config.dataDir, inMemory: opts.inMemory };
-  const dbHandle = openDb(dbOpts);
-  const { db } = dbHandle;
+  // What has been started so far, stopped in reverse order if a later step fails.
+  const started: (() => Promise<void> | void)[] = [];
   try {
-    const applied = await migrateLatest(db);
-    log.info({ database: describeDb(dbOpts), migrations: applied }, "database ready");
+    return await assemble(config, opts, log, started);
   } catch (err) {
-    await dbHandle.close().catch(() => {});
+    for (const stop of started.reverse()) await Promise.resolve(stop()).catch(() => {});
     throw err;
   }
+}
+
+async function assemble(
+  config: Config,
+  opts: StartOptions,
+  log: Logger,
+  started: (() => Promise<void> | void)[],
+): Promise<Agentgate> {
+  const dbOpts = { databaseUrl: config.databaseUrl, dataDir: config.dataDir, inMemory: opts.inMemory };
+  const dbHandle = openDb(dbOpts, log);
+  started.push(() => dbHandle.close());
+  const { db } = dbHandle;
+  const applied = await migrateLatest(db);
+  log.info({ database: describeDb(dbOpts), migrations: applied }, "database ready");
 
   const metrics = createMetrics();
   const onChange = notifyConfigChanged;
@@ -77,6 +89,7 @@ export async function startAgentgate(config: Config, opts: StartOptions = {}): P
 
   const routing = new RoutingSync(db, log, metrics, config.routingPollMs);
   await routing.start();
+  started.push(() => routing.stop());
   const listener = await listenConfigChanges(
     dbHandle,
     config.databaseUrl,
@@ -84,9 +97,12 @@ export async function startAgentgate(config: Config, opts: StartOptions = {}): P
     () => void routing.reload(),
     (err) => log.warn({ err: String(err) }, "config listener connection problem; reconnecting"),
   );
+  started.push(() => listener.close());
   const recorder = new EventRecorder(db, { spoolDir: path.join(config.dataDir, "spool") }, metrics, log);
   recorder.start();
+  started.push(() => recorder.drain());
   const upstreams = new UpstreamClient();
+  started.push(() => upstreams.close());
   const dataPlane = createDataPlane({
     routing,
     upstreams,
@@ -127,17 +143,14 @@ export async function startAgentgate(config: Config, opts: StartOptions = {}): P
   let closing: Promise<void> | undefined;
   const close = () => {
     closing ??= (async () => {
-      // Stop accepting calls, let those in flight finish, then drain their events.
+      // Stop accepting calls and let those in flight finish; then stop the rest in reverse order
+      // of start, which drains the event queue before the database closes.
       await new Promise<void>((resolve) => {
         server.close(() => resolve());
         server.closeIdleConnections();
         setTimeout(() => server.closeAllConnections(), 5_000).unref();
       });
-      await recorder.drain();
-      routing.stop();
-      await listener.close();
-      await upstreams.close();
-      await dbHandle.close();
+      for (const stop of started.reverse()) await stop();
       log.info("agentgate stopped");
     })();
     return closing;

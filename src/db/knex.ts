@@ -9,6 +9,7 @@ import { PGlite } from "@electric-sql/pglite";
 import knex, { type Knex } from "knex";
 import ClientPgLite from "knex-pglite";
 import pg from "pg";
+import type { Logger } from "pino";
 
 // int8 (counts, bigserial ids) as numbers, as PGlite already returns them; our values stay far
 // below 2^53.
@@ -32,13 +33,23 @@ export type DbOptions = {
   poolMax?: number;
 };
 
-export function openDb(opts: DbOptions): DbHandle {
+/** knex's own warnings (e.g. "Acquire connection error") as single log lines, not stack dumps. */
+function knexLog(log: Logger | undefined): Knex.Config["log"] {
+  const line = (level: "warn" | "error" | "debug") => (msg: unknown) => {
+    const text = msg instanceof Error ? msg.message : String(msg);
+    if (log) log[level]({ component: "knex" }, text.split("\n", 1)[0] ?? text);
+  };
+  return { warn: line("warn"), error: line("error"), deprecate: line("debug"), debug: line("debug") };
+}
+
+export function openDb(opts: DbOptions, log?: Logger): DbHandle {
   if (opts.databaseUrl) {
     const db = knex({
       client: "pg",
       connection: { connectionString: opts.databaseUrl, application_name: "agentgate" },
       pool: { min: 0, max: opts.poolMax ?? 10 },
       acquireConnectionTimeout: 10_000,
+      log: knexLog(log),
     });
     return { db, kind: "postgres", close: () => db.destroy() };
   }
@@ -52,6 +63,7 @@ export function openDb(opts: DbOptions): DbHandle {
     client: ClientPgLite as unknown as typeof knex.Client,
     dialect: "postgres",
     connection: { pglite } as unknown as Knex.StaticConnectionConfig,
+    log: knexLog(log),
   });
   return { db, kind: "pglite", pglite, close: () => db.destroy() };
 }
