@@ -104,7 +104,9 @@ export class CallRecord {
   finish(res: ServerResponse): InferenceEvent {
     const latencyMs = performance.now() - this.startedAt;
     let status = this.status ?? res.statusCode;
-    if (!res.writableFinished && this.status === null) {
+    // `writableEnded`: the answer was handed to the socket (it may still be flushing); if it was
+    // not, the client went away first.
+    if (!res.writableEnded && this.status === null) {
       status = CLIENT_CLOSED;
       this.errorClass ??= "aborted";
     }
