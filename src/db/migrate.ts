@@ -5,12 +5,14 @@
 import type { Knex } from "knex";
 import * as registry from "../../migrations/20261125140000_registry.js";
 import * as experimentsEvents from "../../migrations/20261125150000_experiments_events.js";
+import * as feedbackMetrics from "../../migrations/20261125160000_feedback_metrics.js";
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
 const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ["20261125140000_registry", registry],
   ["20261125150000_experiments_events", experimentsEvents],
+  ["20261125160000_feedback_metrics", feedbackMetrics],
 ];
 
 const source: Knex.MigrationSource<readonly [string, Migration]> = {
