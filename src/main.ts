@@ -146,7 +146,14 @@ async function assemble(
       // Stop accepting calls and let those in flight finish; then stop the rest in reverse order
       // of start, which drains the event queue before the database closes.
       await new Promise<void>((resolve) => {
-        server.close(() => resolve());
+        // Node keeps a keep-alive connection open after the call it was busy with at close time,
+        // so idle connections are swept until none is left (stragglers are cut after 5 s).
+        const sweep = setInterval(() => server.closeIdleConnections(), 20);
+        sweep.unref();
+        server.close(() => {
+          clearInterval(sweep);
+          resolve();
+        });
         server.closeIdleConnections();
         setTimeout(() => server.closeAllConnections(), 5_000).unref();
       });

@@ -71,8 +71,9 @@ export function createDataPlane(deps: DataPlaneDeps) {
     res.once("close", () => {
       if (!res.writableFinished) abort.abort();
     });
-    // One attempt = the upstream call and, for a non-streamed answer, reading it whole: any fault
-    // up to that point happened before a byte reached the client, so a fallback is still possible.
+    // One attempt = the upstream call and, for a non-streamed answer, reading it whole (for a
+    // stream, until its first bytes): any fault up to that point happened before a byte reached
+    // the client, so a fallback is still possible.
     const attempt = async (v: VersionRoute): Promise<Answer> => {
       const up = await deps.upstreams.send({
         upstream: { ...v.upstream, apiKey: resolveApiKey(v.upstream.apiKeyEnv, env) },
@@ -82,7 +83,9 @@ export function createDataPlane(deps: DataPlaneDeps) {
         signal: abort.signal,
       });
       call.upstreamAnswered(v, up.startedAt);
-      return stream ? { kind: "stream", up } : readJsonAnswer(up);
+      if (!stream) return readJsonAnswer(up);
+      await firstBytes(up);
+      return { kind: "stream", up };
     };
 
     let served = r.version;
@@ -190,6 +193,8 @@ async function forwardStream(
   }
   call.upstreamDone();
   call.streamed(tap.summary);
+  if (!failure && tap.summary.malformedEvents > 0)
+    failure = new UpstreamError("malformed", "upstream stream carried an event that is not JSON");
   if (!failure && !tap.summary.done)
     failure = new UpstreamError("reset", "upstream stream ended before [DONE]");
   if (failure) {
@@ -202,6 +207,42 @@ async function forwardStream(
   }
   if (!res.writableEnded) res.end();
 }
+
+/**
+ * Waits until a streamed answer's first bytes are buffered, without consuming them. Upstreams send
+ * a stream's headers at once and its first event when the first token is ready; until that event
+ * arrives nothing has gone to the client, so a first-byte timeout, a reset or an empty body still
+ * becomes a clean 502/504 — or a fallback — instead of a 200 that breaks off.
+ */
+function firstBytes(up: UpstreamResponse): Promise<void> {
+  const body = up.body;
+  return new Promise<void>((resolve, reject) => {
+    let settled = false;
+    const settle = (err?: UpstreamError) => {
+      settled = true;
+      body.off("readable", onReadable);
+      body.off("end", onEnd);
+      body.off("close", onEnd);
+      if (!err) return resolve();
+      up.abandon();
+      reject(err);
+    };
+    // `readable` with nothing buffered means the body ended.
+    const onReadable = () => settle(body.readableLength > 0 ? undefined : emptyStream());
+    const onEnd = () => settle(emptyStream());
+    // Stays attached: an error before the forwarding pipeline is wired must not go unhandled (the
+    // pipeline still sees it, as the stream is then errored).
+    const onError = (err: unknown) => {
+      if (!settled) settle(up.classify(err, false));
+    };
+    body.on("error", onError);
+    body.on("end", onEnd);
+    body.on("close", onEnd);
+    body.on("readable", onReadable);
+  });
+}
+
+const emptyStream = () => new UpstreamError("reset", "upstream stream ended before its first event");
 
 type Answer =
   | { kind: "stream"; up: UpstreamResponse }

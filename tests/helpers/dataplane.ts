@@ -5,7 +5,7 @@
 import OpenAI from "openai";
 import { type FakeUpstream, startFakeUpstream } from "../fakes/fake-upstream.js";
 import type { Backend } from "./databases.js";
-import { ADMIN_TOKEN, startTestInstance, type TestInstance } from "./instance.js";
+import { ADMIN_TOKEN, type InstanceOptions, startTestInstance, type TestInstance } from "./instance.js";
 
 export type Gateway = TestInstance & {
   fake: FakeUpstream;
@@ -23,9 +23,13 @@ export type Gateway = TestInstance & {
 
 export const MODELS = ["base-model", "ft-model", "ft-global", "other-model"];
 
-export async function startGateway(backend: Backend, env: Record<string, string> = {}): Promise<Gateway> {
+export async function startGateway(
+  backend: Backend,
+  env: Record<string, string> = {},
+  opts: InstanceOptions = {},
+): Promise<Gateway> {
   const fake = await startFakeUpstream({ models: MODELS });
-  const t = await startTestInstance(backend, env);
+  const t = await startTestInstance(backend, env, opts);
   const admin = async <T>(method: string, path: string, body?: unknown, expect?: number): Promise<T> => {
     const res = await fetch(`${t.url}/api/v1${path}`, {
       method,

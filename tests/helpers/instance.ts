@@ -9,7 +9,7 @@ import { pino } from "pino";
 import request from "supertest";
 import { type Config, loadConfig } from "../../src/config.js";
 import { type Agentgate, startAgentgate } from "../../src/main.js";
-import { type Backend, createPgDatabase } from "./databases.js";
+import { type Backend, createPgDatabase, type TestDatabase } from "./databases.js";
 
 export const ADMIN_TOKEN = "test-admin-token-0123456789";
 
@@ -26,11 +26,17 @@ export type TestInstance = {
   close(): Promise<void>;
 };
 
+export type InstanceOptions = {
+  /** PostgreSQL only: use (and drop on close) this database instead of creating one. */
+  database?: TestDatabase;
+};
+
 export async function startTestInstance(
   backend: Backend,
   env: Record<string, string> = {},
+  opts: InstanceOptions = {},
 ): Promise<TestInstance> {
-  const pgDb = backend === "postgres" ? await createPgDatabase() : undefined;
+  const pgDb = backend === "postgres" ? (opts.database ?? (await createPgDatabase())) : undefined;
   const dataDir = mkdtempSync(path.join(os.tmpdir(), "agentgate-test-"));
   const config: Config = loadConfig({
     PORT: "0",
