@@ -8,8 +8,12 @@
 import type { Knex } from "knex";
 import type { MeanSummary, RatioSummary } from "../stats/index.js";
 
-/** A call counts as an error when the gateway answered 5xx or 429: the client did nothing wrong. */
-const ERROR_SQL = "CASE WHEN status >= 500 OR status = 429 THEN 1 ELSE 0 END";
+/**
+ * A call counts as an error when the gateway answered 5xx or 429 (the client did nothing wrong),
+ * or when the assigned version failed and the champion answered instead: the arm is judged on its
+ * own versions, so a fallback that saved the caller is still the arm's failure.
+ */
+const ERROR_SQL = "CASE WHEN status >= 500 OR status = 429 OR fallback THEN 1 ELSE 0 END";
 
 export type ArmAggregate = {
   arm: string;
