@@ -27,6 +27,7 @@ import {
   welchTest,
   wilsonInterval,
 } from "../stats/index.js";
+import { zCritical } from "../stats/util.js";
 
 export type Direction = "higher" | "lower";
 export type MetricKind = "ratio" | "mean" | "proportion" | "log_ratio";
@@ -103,6 +104,33 @@ function finish(
   };
 }
 
+type TwoArmTest<S> = {
+  /** Enough data for a comparison (a variance needs two units). */
+  ready(s: S): boolean;
+  test(control: S, treatment: S, alpha: number): { diff: number; se: number; ci: Interval; p: number };
+  estimate(s: S): ArmEstimate;
+};
+
+/** Each treatment arm against the control (the first arm), where both have enough data. */
+function againstControl<S extends { n: number }>(
+  arms: string[],
+  data: Map<string, S>,
+  direction: Direction,
+  o: CompareOptions,
+  t: TwoArmTest<S>,
+  relativeOnly = false,
+): Comparison[] {
+  const c = data.get(arms[0] as string);
+  if (!c || !t.ready(c)) return [];
+  return arms.slice(1).flatMap((arm) => {
+    const s = data.get(arm);
+    if (!s || !t.ready(s)) return [];
+    const r = t.test(c, s, o.alpha);
+    const stat = { ...r, nC: c.n, nT: s.n, control: t.estimate(c), treatment: t.estimate(s) };
+    return [finish(arm, stat, direction, o, relativeOnly)];
+  });
+}
+
 /** Per-call ratio metric (errors per call, cost per call...) under unit randomization. */
 export function compareRatio(
   name: string,
@@ -111,29 +139,19 @@ export function compareRatio(
   data: Map<string, RatioSummary>,
   o: CompareOptions,
 ): MetricResult {
+  const z = zCritical(o.alpha);
   const values = arms.map((arm) => {
     const s = data.get(arm);
     if (!s || s.n < 2 || s.sumD === 0)
       return { arm, n: s?.n ?? 0, estimate: s && s.sumD > 0 ? s.sumM / s.sumD : null, ci: null };
     const e = ratioEstimate(s);
-    const half = 1.959963984540054 * e.se;
-    return { arm, n: s.n, estimate: e.ratio, ci: [e.ratio - half, e.ratio + half] as Interval };
+    return { arm, n: s.n, estimate: e.ratio, ci: [e.ratio - z * e.se, e.ratio + z * e.se] as Interval };
   });
-  const c = data.get(arms[0] as string);
-  const comparisons: Comparison[] = [];
-  for (const arm of arms.slice(1)) {
-    const t = data.get(arm);
-    if (!c || !t || c.n < 2 || t.n < 2 || c.sumD === 0 || t.sumD === 0) continue;
-    const d = ratioDifference(c, t, o.alpha);
-    comparisons.push(
-      finish(
-        arm,
-        { ...d, nC: c.n, nT: t.n, control: ratioArmEstimate(c), treatment: ratioArmEstimate(t) },
-        direction,
-        o,
-      ),
-    );
-  }
+  const comparisons = againstControl(arms, data, direction, o, {
+    ready: (s) => s.n >= 2 && s.sumD > 0,
+    test: ratioDifference,
+    estimate: ratioArmEstimate,
+  });
   return { name, kind: "ratio", direction, per: "call", arms: values, comparisons };
 }
 
@@ -145,29 +163,20 @@ export function compareMean(
   data: Map<string, MeanSummary>,
   o: CompareOptions,
 ): MetricResult {
+  const z = zCritical(o.alpha);
   const values = arms.map((arm) => {
     const s = data.get(arm);
     if (!s || s.n === 0) return { arm, n: 0, estimate: null, ci: null };
     const m = s.sum / s.n;
     if (s.n < 2) return { arm, n: s.n, estimate: m, ci: null };
-    const half = 1.959963984540054 * Math.sqrt(sampleVariance(s) / s.n);
+    const half = z * Math.sqrt(sampleVariance(s) / s.n);
     return { arm, n: s.n, estimate: m, ci: [m - half, m + half] as Interval };
   });
-  const c = data.get(arms[0] as string);
-  const comparisons: Comparison[] = [];
-  for (const arm of arms.slice(1)) {
-    const t = data.get(arm);
-    if (!c || !t || c.n < 2 || t.n < 2) continue;
-    const w = welchTest(c, t, o.alpha);
-    comparisons.push(
-      finish(
-        arm,
-        { ...w, nC: c.n, nT: t.n, control: meanArmEstimate(c), treatment: meanArmEstimate(t) },
-        direction,
-        o,
-      ),
-    );
-  }
+  const comparisons = againstControl(arms, data, direction, o, {
+    ready: (s) => s.n >= 2,
+    test: welchTest,
+    estimate: meanArmEstimate,
+  });
   return { name, kind: "mean", direction, per: "unit", arms: values, comparisons };
 }
 
@@ -185,21 +194,11 @@ export function compareProportion(
     const w = wilsonInterval(p.successes, p.n, o.alpha);
     return { arm, n: p.n, estimate: w.estimate, ci: w.ci };
   });
-  const c = data.get(arms[0] as string);
-  const comparisons: Comparison[] = [];
-  for (const arm of arms.slice(1)) {
-    const t = data.get(arm);
-    if (!c || !t || c.n < 2 || t.n < 2) continue;
-    const r = twoProportions(c, t, { alpha: o.alpha });
-    comparisons.push(
-      finish(
-        arm,
-        { ...r, nC: c.n, nT: t.n, control: proportionArmEstimate(c), treatment: proportionArmEstimate(t) },
-        direction,
-        o,
-      ),
-    );
-  }
+  const comparisons = againstControl(arms, data, direction, o, {
+    ready: (p) => p.n >= 2,
+    test: (c, t, alpha) => twoProportions(c, t, { alpha }),
+    estimate: proportionArmEstimate,
+  });
   return { name, kind: "proportion", direction, per: "unit", arms: values, comparisons };
 }
 
@@ -218,23 +217,27 @@ export function compareLogLatency(
     if (!s || s.n === 0) return { arm, n: 0, estimate: null, ci: null };
     return { arm, n: s.n, estimate: Math.exp(s.sum / s.n), ci: null };
   });
-  const c = data.get(arms[0] as string);
-  const comparisons: Comparison[] = [];
-  for (const arm of arms.slice(1)) {
-    const t = data.get(arm);
-    if (!c || !t || c.n < 2 || t.n < 2) continue;
-    const r = logRatio(c, t, o.alpha);
-    const w = r.welch;
-    const base = finish(
-      arm,
-      { ...w, nC: c.n, nT: t.n, control: meanArmEstimate(c), treatment: meanArmEstimate(t) },
-      "lower",
-      o,
-      true,
-    );
+  const ratios = new Map<string, ReturnType<typeof logRatio>>();
+  const comparisons = againstControl(
+    arms,
+    data,
+    "lower",
+    o,
+    {
+      ready: (s) => s.n >= 2,
+      test: (c, t, alpha) => {
+        const r = logRatio(c, t, alpha);
+        ratios.set(armOf(data, t), r);
+        return r.welch;
+      },
+      estimate: meanArmEstimate,
+    },
+    true,
+  ).map((cmp) => {
     // On this metric the lift is the geometric-mean ratio minus one.
-    comparisons.push({ ...base, lift: r.ratio - 1, lift_ci: [r.ci[0] - 1, r.ci[1] - 1] });
-  }
+    const r = ratios.get(cmp.arm);
+    return r ? { ...cmp, lift: r.ratio - 1, lift_ci: [r.ci[0] - 1, r.ci[1] - 1] as Interval } : cmp;
+  });
   return {
     name: "latency_geomean_ms",
     kind: "log_ratio",
@@ -244,3 +247,5 @@ export function compareLogLatency(
     comparisons,
   };
 }
+
+const armOf = <S>(data: Map<string, S>, s: S) => [...data.entries()].find(([, v]) => v === s)?.[0] ?? "";
