@@ -217,26 +217,18 @@ export function compareLogLatency(
     if (!s || s.n === 0) return { arm, n: 0, estimate: null, ci: null };
     return { arm, n: s.n, estimate: Math.exp(s.sum / s.n), ci: null };
   });
-  const ratios = new Map<string, ReturnType<typeof logRatio>>();
+  const control = data.get(arms[0] as string);
   const comparisons = againstControl(
     arms,
     data,
     "lower",
     o,
-    {
-      ready: (s) => s.n >= 2,
-      test: (c, t, alpha) => {
-        const r = logRatio(c, t, alpha);
-        ratios.set(armOf(data, t), r);
-        return r.welch;
-      },
-      estimate: meanArmEstimate,
-    },
+    { ready: (s) => s.n >= 2, test: (c, t, alpha) => logRatio(c, t, alpha).welch, estimate: meanArmEstimate },
     true,
   ).map((cmp) => {
     // On this metric the lift is the geometric-mean ratio minus one.
-    const r = ratios.get(cmp.arm);
-    return r ? { ...cmp, lift: r.ratio - 1, lift_ci: [r.ci[0] - 1, r.ci[1] - 1] as Interval } : cmp;
+    const r = logRatio(control as MeanSummary, data.get(cmp.arm) as MeanSummary, o.alpha);
+    return { ...cmp, lift: r.ratio - 1, lift_ci: [r.ci[0] - 1, r.ci[1] - 1] as Interval };
   });
   return {
     name: "latency_geomean_ms",
@@ -247,5 +239,3 @@ export function compareLogLatency(
     comparisons,
   };
 }
-
-const armOf = <S>(data: Map<string, S>, s: S) => [...data.entries()].find(([, v]) => v === s)?.[0] ?? "";
