@@ -12,6 +12,9 @@ import { type DbHandle, describeDb, openDb } from "./db/knex.js";
 import { migrateLatest } from "./db/migrate.js";
 import { listenConfigChanges, notifyConfigChanged } from "./db/notify.js";
 import { EventRecorder } from "./events/recorder.js";
+import { FeedbackService } from "./experiments/feedback.js";
+import { MetricService } from "./experiments/metrics.js";
+import { PromotionService } from "./experiments/promote.js";
 import { ExperimentService } from "./experiments/service.js";
 import { sha256Hex } from "./gateway/chat-request.js";
 import { loadPriceTable } from "./gateway/pricing.js";
@@ -86,6 +89,9 @@ async function assemble(
     pins: new PinService(db, onChange),
   };
   const experiments = new ExperimentService(db, onChange);
+  const promotion = new PromotionService(db, experiments, onChange);
+  const metricDefs = new MetricService(db);
+  const feedback = new FeedbackService(db, metrics);
 
   const routing = new RoutingSync(db, log, metrics, config.routingPollMs);
   await routing.start();
@@ -121,6 +127,9 @@ async function assemble(
     tokens,
     registry,
     experiments,
+    promotion,
+    metricDefs,
+    feedback,
     metrics,
     version: VERSION,
     readinessChecks: { routing_table: () => routing.ready },

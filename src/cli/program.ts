@@ -4,6 +4,8 @@ import pkg from "../../package.json" with { type: "json" };
 import { registerAgents } from "./commands/agents.js";
 import { registerAudit } from "./commands/audit.js";
 import { registerExperiments } from "./commands/experiments.js";
+import { registerFeedback } from "./commands/feedback.js";
+import { registerMetrics } from "./commands/metrics.js";
 import { registerRollout } from "./commands/rollout.js";
 import { registerSystems } from "./commands/systems.js";
 import { registerTokens } from "./commands/tokens.js";
@@ -45,6 +47,8 @@ export function buildProgram(): Command {
   registerVersions(program);
   registerRollout(program);
   registerExperiments(program);
+  registerMetrics(program);
+  registerFeedback(program);
   registerAudit(program);
   return program;
 }

@@ -13,6 +13,7 @@ import { recordAudit } from "../audit/audit.js";
 import type { Actor } from "../auth/scopes.js";
 import { AppError, notFound, sqlStateOf, UNIQUE_VIOLATION } from "../errors.js";
 import { findAgent, findSystem, iso } from "../registry/lookup.js";
+import { assertKnownMetrics } from "./metrics.js";
 import type { ExperimentCreate, ExperimentStatus, ExperimentView } from "./schemas.js";
 
 type ExperimentRow = {
@@ -50,6 +51,12 @@ export class ExperimentService {
   async create(actor: Actor, input: ExperimentCreate): Promise<ExperimentView> {
     try {
       return await this.db.transaction(async (trx) => {
+        // Every metric named must be declared or built in.
+        await assertKnownMetrics(trx, [
+          ...(input.primary_metric ? [["primary_metric", input.primary_metric] as const] : []),
+          ...input.secondary_metrics.map((m, i) => [`secondary_metrics.${i}`, m] as const),
+          ...input.guardrails.map((g, i) => [`guardrails.${i}.metric`, g.metric] as const),
+        ]);
         const sys = await findSystem(trx, input.system);
         const covered = Object.keys(input.arms[0]?.versions ?? {}).sort();
         if (input.agent && (covered.length !== 1 || covered[0] !== input.agent)) {

@@ -9,6 +9,12 @@ import { tokenRoutes } from "../auth/routes.js";
 import type { TokenService } from "../auth/tokens.js";
 import type { Db } from "../db/knex.js";
 import { eventRoutes } from "../events/routes.js";
+import type { FeedbackService } from "../experiments/feedback.js";
+import { feedbackRoutes } from "../experiments/feedback-routes.js";
+import { metricRoutes } from "../experiments/metric-routes.js";
+import type { MetricService } from "../experiments/metrics.js";
+import type { PromotionService } from "../experiments/promote.js";
+import { decisionRoutes } from "../experiments/report/routes.js";
 import { experimentRoutes } from "../experiments/routes.js";
 import type { ExperimentService } from "../experiments/service.js";
 import type { Metrics } from "../metrics.js";
@@ -27,6 +33,10 @@ export type AppDeps = {
   tokens: TokenService;
   registry: RegistryServices;
   experiments: ExperimentService;
+  promotion: PromotionService;
+  /** Declared and built-in metrics (`metrics` is the Prometheus catalog). */
+  metricDefs: MetricService;
+  feedback: FeedbackService;
   metrics: Metrics;
   version: string;
   /** Extra readiness checks (e.g. the routing table is loaded); the DB check is built in. */
@@ -64,6 +74,9 @@ export function createHttpApp(deps: AppDeps): HttpApp {
     [
       ...registryRoutes(deps.registry),
       ...experimentRoutes(deps.experiments),
+      ...decisionRoutes(deps.db, deps.experiments, deps.promotion),
+      ...metricRoutes(deps.metricDefs),
+      ...feedbackRoutes(deps.feedback),
       ...eventRoutes(deps.db),
       ...tokenRoutes(deps.tokens),
       ...auditRoutes(deps.db),
