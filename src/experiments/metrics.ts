@@ -31,20 +31,21 @@ export type BuiltInMetric = {
   description: string;
 };
 
+/** The metrics every report computes from the calls themselves; names as they appear in reports. */
 export const builtInMetrics: readonly BuiltInMetric[] = [
   {
     name: "error_rate",
     type: "boolean",
     direction: "lower",
     level: "call",
-    description: "share of calls that failed (status >= 400, upstream error or timeout)",
+    description: "share of calls answered 5xx/429 or rescued by a fallback (the arm's own version failed)",
   },
   {
-    name: "latency_ms",
+    name: "latency_geomean_ms",
     type: "float",
     direction: "lower",
     level: "call",
-    description: "total latency of a call in milliseconds (compared as log-latency means)",
+    description: "geometric mean of call latency in milliseconds (compared as log-latency means)",
   },
   {
     name: "latency_p95_ms",
@@ -54,18 +55,32 @@ export const builtInMetrics: readonly BuiltInMetric[] = [
     description: "95th percentile of call latency in milliseconds",
   },
   {
-    name: "cost_usd",
+    name: "cost_usd_per_call",
     type: "float",
     direction: "lower",
     level: "call",
-    description: "cost of a call in US dollars, from the price table",
+    description: "cost of a call in US dollars, from the price table (over calls with a known price)",
   },
   {
-    name: "tokens",
+    name: "tokens_per_call",
     type: "float",
     direction: "lower",
     level: "call",
-    description: "prompt plus completion tokens of a call",
+    description: "prompt + completion tokens of a call",
+  },
+  {
+    name: "cost_usd_per_run",
+    type: "float",
+    direction: "lower",
+    level: "call",
+    description: "cost of a workflow run (all its calls) in US dollars",
+  },
+  {
+    name: "latency_ms_per_run",
+    type: "float",
+    direction: "lower",
+    level: "call",
+    description: "summed latency of a workflow run's calls in milliseconds",
   },
 ];
 

@@ -10,7 +10,15 @@ import { expectError } from "../helpers/api.js";
 import { backends } from "../helpers/databases.js";
 import { type Gateway, routingSettled, seedSystem, startGateway } from "../helpers/dataplane.js";
 
-const BUILT_INS = ["error_rate", "latency_ms", "latency_p95_ms", "cost_usd", "tokens"];
+const BUILT_INS = [
+  "error_rate",
+  "latency_geomean_ms",
+  "latency_p95_ms",
+  "cost_usd_per_call",
+  "tokens_per_call",
+  "cost_usd_per_run",
+  "latency_ms_per_run",
+];
 
 /** Values of `agentgate_feedback_total` by `metric/level`, from the Prometheus text. */
 function feedbackCounts(text: string): Record<string, number> {
@@ -290,7 +298,7 @@ describe.each(backends())("metrics and feedback on %s", (backend) => {
       ],
       [
         "built-in metric",
-        { request_id: id, metric: "latency_ms", value: 1 },
+        { request_id: id, metric: "latency_geomean_ms", value: 1 },
         400,
         "invalid_request",
         "metric",
@@ -481,7 +489,11 @@ describe.each(backends())("metrics and feedback on %s", (backend) => {
       message: /unknown metric 'csat'.*agentgate metrics create/,
     });
     expectError(
-      await create({ name: "e2", primary_metric: "helpful", secondary_metrics: ["cost_usd", "bogus"] }),
+      await create({
+        name: "e2",
+        primary_metric: "helpful",
+        secondary_metrics: ["cost_usd_per_call", "bogus"],
+      }),
       400,
       "invalid_request",
       { param: "secondary_metrics.1", message: /'bogus'/ },
@@ -490,7 +502,7 @@ describe.each(backends())("metrics and feedback on %s", (backend) => {
       await create({
         name: "e3",
         primary_metric: "helpful",
-        guardrails: [{ metric: "latency_ms" }, { metric: "p99" }],
+        guardrails: [{ metric: "latency_geomean_ms" }, { metric: "p99" }],
       }),
       400,
       "invalid_request",
@@ -501,16 +513,16 @@ describe.each(backends())("metrics and feedback on %s", (backend) => {
     const ok = await create({
       name: "e4",
       primary_metric: "helpful",
-      secondary_metrics: ["score", "tokens", "cost_usd"],
+      secondary_metrics: ["score", "tokens_per_call", "cost_usd_per_call"],
       guardrails: [{ metric: "error_rate", max_increase: 0.02 }, { metric: "latency_p95_ms" }],
     });
     expect(ok.status).toBe(201);
     expect(ok.body).toMatchObject({
       primary_metric: "helpful",
-      secondary_metrics: ["score", "tokens", "cost_usd"],
+      secondary_metrics: ["score", "tokens_per_call", "cost_usd_per_call"],
       guardrails: [{ metric: "error_rate", max_increase: 0.02 }, { metric: "latency_p95_ms" }],
     });
-    const builtInPrimary = await create({ name: "e5", primary_metric: "latency_ms" });
+    const builtInPrimary = await create({ name: "e5", primary_metric: "latency_geomean_ms" });
     expect(builtInPrimary.status).toBe(201);
   });
 });

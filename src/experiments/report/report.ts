@@ -162,8 +162,10 @@ export async function buildReport(
       ),
     );
   }
-  const declared = await declaredMetrics(db, [exp.primary_metric, ...exp.secondary_metrics]);
-  const decisionMetrics: MetricResult[] = [];
+  const decisionNames = new Set(
+    [exp.primary_metric, ...exp.secondary_metrics].filter((n): n is string => !!n),
+  );
+  const declared = await declaredMetrics(db, [...decisionNames]);
   for (const def of declared) {
     const fb = await aggregateFeedback(db, exp.id, def.name);
     if (!fb) continue;
@@ -182,11 +184,10 @@ export async function buildReport(
         : compareMean(def.name, def.direction, armNames, fb.perArm, o);
     }
     metrics.push(result);
-    decisionMetrics.push(result);
   }
   // Holm across treatment arms × the primary and secondary metrics (guardrail-style metrics stay
   // outside the family, as GrowthBook does).
-  const family = decisionMetrics.flatMap((m) => m.comparisons);
+  const family = metrics.filter((m) => decisionNames.has(m.name)).flatMap((m) => m.comparisons);
   const adjusted = holmAdjust(family.map((c) => c.p));
   family.forEach((c, i) => {
     c.p_adjusted = adjusted[i] ?? null;
