@@ -43,6 +43,11 @@ const envSchema = z.object({
     .int("must be an integer")
     .min(100, "must be at least 100")
     .default(10_000),
+  AGENTGATE_GUARDRAIL_INTERVAL_MS: z.coerce
+    .number({ error: "must be a number" })
+    .int("must be an integer")
+    .refine((v) => v === 0 || v >= 50, "must be 0 (off) or at least 50")
+    .default(30_000),
   AGENTGATE_MAX_BODY_BYTES: z.coerce
     .number({ error: "must be a number" })
     .int("must be an integer")
@@ -65,6 +70,8 @@ export type Config = {
   pricesFile: string | undefined;
   /** Safety-net poll of the routing table; changes normally arrive by NOTIFY within milliseconds. */
   routingPollMs: number;
+  /** How often running experiments' guardrails and ramps are checked; 0 turns the checks off. */
+  guardrailIntervalMs: number;
 };
 
 export class ConfigError extends Error {
@@ -100,5 +107,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     maxBodyBytes: e.AGENTGATE_MAX_BODY_BYTES,
     pricesFile: e.AGENTGATE_PRICES_FILE,
     routingPollMs: e.AGENTGATE_ROUTING_POLL_MS,
+    guardrailIntervalMs: e.AGENTGATE_GUARDRAIL_INTERVAL_MS,
   };
 }

@@ -13,6 +13,7 @@ import { migrateLatest } from "./db/migrate.js";
 import { listenConfigChanges, notifyConfigChanged } from "./db/notify.js";
 import { EventRecorder } from "./events/recorder.js";
 import { FeedbackService } from "./experiments/feedback.js";
+import { Guardian } from "./experiments/guardian.js";
 import { MetricService } from "./experiments/metrics.js";
 import { PromotionService } from "./experiments/promote.js";
 import { ExperimentService } from "./experiments/service.js";
@@ -50,6 +51,8 @@ export type Agentgate = {
   metrics: Metrics;
   routing: RoutingSync;
   recorder: EventRecorder;
+  /** Guardrail checks, automatic rollback and ramps of running experiments. */
+  guardian: Guardian;
   close(): Promise<void>;
 };
 
@@ -104,6 +107,11 @@ async function assemble(
     (err) => log.warn({ err: String(err) }, "config listener connection problem; reconnecting"),
   );
   started.push(() => listener.close());
+  const guardian = new Guardian(db, experiments, metrics, log, onChange, {
+    intervalMs: config.guardrailIntervalMs,
+  });
+  guardian.start();
+  started.push(() => guardian.stop());
   const recorder = new EventRecorder(db, { spoolDir: path.join(config.dataDir, "spool") }, metrics, log);
   recorder.start();
   started.push(() => recorder.drain());
@@ -171,5 +179,5 @@ async function assemble(
     })();
     return closing;
   };
-  return { url, port, config, dbHandle, http: httpApp, log, metrics, routing, recorder, close };
+  return { url, port, config, dbHandle, http: httpApp, log, metrics, routing, recorder, guardian, close };
 }

@@ -6,6 +6,7 @@ import type { Knex } from "knex";
 import * as registry from "../../migrations/20261125140000_registry.js";
 import * as experimentsEvents from "../../migrations/20261125150000_experiments_events.js";
 import * as feedbackMetrics from "../../migrations/20261125160000_feedback_metrics.js";
+import * as guardrailAlpha from "../../migrations/20261126090000_guardrail_alpha.js";
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -13,6 +14,7 @@ const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ["20261125140000_registry", registry],
   ["20261125150000_experiments_events", experimentsEvents],
   ["20261125160000_feedback_metrics", feedbackMetrics],
+  ["20261126090000_guardrail_alpha", guardrailAlpha],
 ];
 
 const source: Knex.MigrationSource<readonly [string, Migration]> = {

@@ -13,8 +13,16 @@ import { recordAudit } from "../audit/audit.js";
 import type { Actor } from "../auth/scopes.js";
 import { AppError, notFound, sqlStateOf, UNIQUE_VIOLATION } from "../errors.js";
 import { findAgent, findSystem, iso } from "../registry/lookup.js";
+import { guardrailProblem, isGuardrailBuiltIn } from "./guardrails.js";
 import { assertKnownMetrics } from "./metrics.js";
-import type { ExperimentCreate, ExperimentStatus, ExperimentView } from "./schemas.js";
+import { type Ramp, rampPercent } from "./ramp.js";
+import {
+  DEFAULT_GUARDRAIL_ALPHA,
+  type ExperimentCreate,
+  type ExperimentStatus,
+  type ExperimentView,
+  type GuardrailSpec,
+} from "./schemas.js";
 
 type ExperimentRow = {
   id: number;
@@ -27,6 +35,12 @@ type ExperimentRow = {
   primary_metric: string | null;
   secondary_metrics: string[];
   guardrails: Record<string, unknown>[];
+  guardrail_alpha: number;
+  ramp: Ramp | null;
+  ramp_step: number | null;
+  ramp_step_at: Date | null;
+  last_check: Record<string, unknown> | null;
+  last_check_at: Date | null;
   fallback_to_champion: boolean;
   description: string | null;
   created_by: string;
@@ -57,6 +71,7 @@ export class ExperimentService {
           ...input.secondary_metrics.map((m, i) => [`secondary_metrics.${i}`, m] as const),
           ...input.guardrails.map((g, i) => [`guardrails.${i}.metric`, g.metric] as const),
         ]);
+        await this.checkGuardrails(trx, input);
         const sys = await findSystem(trx, input.system);
         const covered = Object.keys(input.arms[0]?.versions ?? {}).sort();
         if (input.agent && (covered.length !== 1 || covered[0] !== input.agent)) {
@@ -102,6 +117,8 @@ export class ExperimentService {
             primary_metric: input.primary_metric ?? null,
             secondary_metrics: JSON.stringify(input.secondary_metrics),
             guardrails: JSON.stringify(input.guardrails),
+            guardrail_alpha: input.guardrail_alpha ?? DEFAULT_GUARDRAIL_ALPHA,
+            ramp: input.ramp ? JSON.stringify(input.ramp) : null,
             fallback_to_champion: input.fallback_to_champion,
             description: input.description ?? null,
             created_by: actor.name,
@@ -170,8 +187,44 @@ export class ExperimentService {
           `experiment '${overlap.name}' (${overlap.id}) is already running on an agent this one covers; stop or pause it first`,
         );
       }
-      return { started_at: exp.started_at ?? trx.fn.now() };
+      // A ramp starts at its first step; a resumed one stays at its step and holds it anew.
+      const ramp = exp.ramp ? { ramp_step: exp.ramp_step ?? 0, ramp_step_at: trx.fn.now() } : {};
+      if (exp.ramp && exp.ramp_step === null) {
+        await recordAudit(trx, {
+          actor: actor.name,
+          action: "experiment.ramp",
+          objectType: "experiment",
+          objectKey: String(exp.id),
+          before: { step: null, percent: null },
+          after: { step: 0, percent: rampPercent(exp.ramp, 0) },
+          reason: "ramp starts with the experiment",
+        });
+      }
+      return { started_at: exp.started_at ?? trx.fn.now(), ...ramp };
     });
+  }
+
+  /** Each guardrail's limits must fit its metric's direction (guardrails.ts has the rules). */
+  private async checkGuardrails(trx: Knex.Transaction, input: ExperimentCreate): Promise<void> {
+    const perRun = !input.agent || input.unit === "session";
+    for (const [i, g] of input.guardrails.entries()) {
+      let direction: "higher" | "lower" = "lower";
+      if (!isGuardrailBuiltIn(g.metric)) {
+        const m = await trx("metrics").where({ name: g.metric }).first("direction");
+        if (!m)
+          throw new AppError(
+            "invalid_request",
+            `guardrails.${i}.metric: unknown metric '${g.metric}': declare it first (POST /api/v1/metrics) or use a built-in one`,
+            `guardrails.${i}.metric`,
+          );
+        direction = m.direction;
+      }
+      const problem = guardrailProblem(g as GuardrailSpec, direction, perRun);
+      if (problem) {
+        const field = `guardrails.${i}.${problem[0]}`;
+        throw new AppError("invalid_request", `${field}: ${problem[1]}`, field);
+      }
+    }
   }
 
   pause(actor: Actor, id: number): Promise<ExperimentView> {
@@ -269,6 +322,18 @@ export class ExperimentService {
       primary_metric: e.primary_metric,
       secondary_metrics: e.secondary_metrics,
       guardrails: e.guardrails,
+      guardrail_alpha: e.guardrail_alpha ?? DEFAULT_GUARDRAIL_ALPHA,
+      ramp: e.ramp
+        ? {
+            steps: e.ramp.steps,
+            hold_minutes: e.ramp.hold_minutes,
+            step: e.ramp_step,
+            percent: rampPercent(e.ramp, e.ramp_step),
+            step_started_at: e.ramp_step_at ? iso(e.ramp_step_at) : null,
+          }
+        : null,
+      last_check: e.last_check,
+      last_check_at: e.last_check_at ? iso(e.last_check_at) : null,
       fallback_to_champion: e.fallback_to_champion,
       created_by: e.created_by,
       created_at: iso(e.created_at),

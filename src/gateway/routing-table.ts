@@ -7,6 +7,7 @@
  * experiments), which keeps a rebuild cheap with many agents × many versions.
  */
 import type { Knex } from "knex";
+import { effectiveWeights } from "../experiments/ramp.js";
 
 export type UpstreamRoute = {
   name: string;
@@ -42,7 +43,10 @@ export type ExperimentRoute = {
   salt: string;
   unit: "session" | "user" | "request";
   fallbackToChampion: boolean;
-  /** Arm names and normalized weights, in definition order (the first arm is the control). */
+  /**
+   * Arm names and normalized weights, in definition order (the first arm is the control); during
+   * a ramp, the weights of its current step.
+   */
   arms: { name: string; weight: number }[];
 };
 
@@ -131,14 +135,19 @@ export async function buildRoutingTable(db: Knex): Promise<RoutingTable> {
       const experimentOf = new Map<number, { def: ExperimentRoute; versions: VersionRoute[] }>();
       for (const e of experiments) {
         const eArms = arms.filter((a) => a.experiment_id === e.id);
-        const total = eArms.reduce((sum, a) => sum + a.weight, 0);
+        // With a ramp, the control gets 100 − step% and the treatments share step% (ramp.ts).
+        const weights = effectiveWeights(
+          eArms.map((a) => a.weight),
+          e.ramp,
+          e.ramp_step,
+        );
         const def: ExperimentRoute = {
           id: e.id,
           name: e.name,
           salt: e.salt,
           unit: e.unit,
           fallbackToChampion: e.fallback_to_champion,
-          arms: eArms.map((a) => ({ name: a.name, weight: a.weight / total })),
+          arms: eArms.map((a, i) => ({ name: a.name, weight: weights[i] ?? 0 })),
         };
         const agentIds = new Set(
           armVersions.filter((av) => eArms.some((a) => a.id === av.arm_id)).map((av) => av.agent_id),

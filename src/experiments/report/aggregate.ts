@@ -116,6 +116,29 @@ export async function aggregateArms(db: Knex, experimentId: number): Promise<Map
   return out;
 }
 
+/**
+ * Units per arm whose first call in the experiment came at or after `since` (a ramp step's
+ * start): they were all assigned with that step's weights, which the sample-ratio check needs.
+ */
+export async function unitsFirstSeenSince(
+  db: Knex,
+  experimentId: number,
+  since: string,
+): Promise<Map<string, number>> {
+  const rows = await db.raw(
+    `WITH first_seen AS (
+       SELECT unit_key, min(at) AS first_at FROM inference_events
+        WHERE experiment_id = ? AND arm IS NOT NULL AND unit_key IS NOT NULL
+        GROUP BY unit_key)
+     SELECT e.arm, count(DISTINCT e.unit_key) AS n
+       FROM inference_events e JOIN first_seen f ON f.unit_key = e.unit_key
+      WHERE e.experiment_id = ? AND e.arm IS NOT NULL AND f.first_at >= ?
+      GROUP BY e.arm`,
+    [experimentId, experimentId, since],
+  );
+  return new Map((rows.rows as Record<string, unknown>[]).map((r) => [r.arm as string, num(r.n)]));
+}
+
 export type FeedbackAggregate =
   /** Workflow-run feedback: one value per unit (the mean when a run got several). */
   | {

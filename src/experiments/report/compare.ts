@@ -37,12 +37,18 @@ export type ArmValue = { arm: string; n: number; estimate: number | null; ci: In
 export type Comparison = {
   arm: string;
   diff: number;
+  /** Standard error of `diff`, and the units (n_C + n_T) it rests on: guardrails build their own
+   * confidence sequences from these, at their own α. */
+  se: number;
+  n: number;
   ci: Interval;
   p: number;
   /** Filled in by the report (Holm across treatment arms × primary and secondary metrics). */
   p_adjusted: number | null;
   lift: number | null;
   lift_ci: Interval | null;
+  /** Delta-method standard error of `lift` (null when there is no lift, or it is not a mean ratio). */
+  lift_se: number | null;
   always_valid: { ci: Interval; p: number };
   verdict: "better" | "worse" | "inconclusive";
 };
@@ -84,21 +90,26 @@ function finish(
   const p = s.se > 0 ? msprtPValue({ estimate: s.diff, se: s.se, tau2: tau * tau }) : s.diff === 0 ? 1 : 0;
   let lift: number | null = null;
   let liftCi: Interval | null = null;
+  let liftSe: number | null = null;
   if (s.control.estimate !== 0 && !relativeOnly) {
     const l = relativeLift(s.control, s.treatment, o.alpha);
     lift = l.lift;
     liftCi = l.ci;
+    liftSe = l.se;
   }
   const good = direction === "higher" ? cs.ci[0] > 0 : cs.ci[1] < 0;
   const bad = direction === "higher" ? cs.ci[1] < 0 : cs.ci[0] > 0;
   return {
     arm,
     diff: s.diff,
+    se: s.se,
+    n: s.nC + s.nT,
     ci: s.ci,
     p: s.p,
     p_adjusted: null,
     lift,
     lift_ci: liftCi,
+    lift_se: liftSe,
     always_valid: { ci: cs.ci, p },
     verdict: good ? "better" : bad ? "worse" : "inconclusive",
   };

@@ -7,6 +7,7 @@
  * agent.
  */
 import type { Knex } from "knex";
+import { effectiveWeights } from "../ramp.js";
 import type { ExperimentView } from "../schemas.js";
 import {
   breakEven,
@@ -20,7 +21,13 @@ import {
   sampleVariance,
   srmCheck,
 } from "../stats/index.js";
-import { type AgentBreakdown, aggregateAgents, aggregateArms, aggregateFeedback } from "./aggregate.js";
+import {
+  type AgentBreakdown,
+  aggregateAgents,
+  aggregateArms,
+  aggregateFeedback,
+  unitsFirstSeenSince,
+} from "./aggregate.js";
 import {
   compareLogLatency,
   compareMean,
@@ -94,7 +101,11 @@ export type Report = {
   generated_at: string;
   alpha: number;
   arms: ArmSummary[];
-  srm: (SrmResult & { counts: number[]; weights: number[] }) | null;
+  /**
+   * Units per arm against the weights traffic is split with now. During a ramp: the current
+   * step's weights, and only the units first seen since the step began (`since`).
+   */
+  srm: (SrmResult & { counts: number[]; weights: number[]; since: string | null }) | null;
   metrics: MetricResult[];
   per_agent: AgentBreakdown[];
   power: PowerReport;
@@ -109,8 +120,12 @@ export async function buildReport(
   opts: ReportOptions = DEFAULT_REPORT_OPTIONS,
 ): Promise<Report> {
   const armNames = exp.arms.map((a) => a.name);
-  const totalWeight = exp.arms.reduce((s, a) => s + a.weight, 0);
-  const weights = exp.arms.map((a) => a.weight / totalWeight);
+  // The split traffic gets now: during a ramp, its current step's (ramp.ts).
+  const weights = effectiveWeights(
+    exp.arms.map((a) => a.weight),
+    exp.ramp,
+    exp.ramp?.step,
+  );
   const agg = await aggregateArms(db, exp.id);
   const o = { alpha: opts.alpha, treatments: Math.max(1, armNames.length - 1), tuningN: opts.tuningN };
   const pick = <T>(f: (a: NonNullable<ReturnType<typeof agg.get>>) => T) =>
@@ -165,7 +180,11 @@ export async function buildReport(
   const decisionNames = new Set(
     [exp.primary_metric, ...exp.secondary_metrics].filter((n): n is string => !!n),
   );
-  const declared = await declaredMetrics(db, [...decisionNames]);
+  // Declared metrics named only by guardrails are reported too (outside the Holm family).
+  const declared = await declaredMetrics(db, [
+    ...decisionNames,
+    ...exp.guardrails.map((g) => String(g.metric)),
+  ]);
   for (const def of declared) {
     const fb = await aggregateFeedback(db, exp.id, def.name);
     if (!fb) continue;
@@ -193,9 +212,23 @@ export async function buildReport(
     c.p_adjusted = adjusted[i] ?? null;
   });
 
-  const counts = armNames.map((a) => agg.get(a)?.units ?? 0);
+  const since = exp.ramp?.step_started_at ?? null;
+  const sinceCounts = since ? await unitsFirstSeenSince(db, exp.id, since) : null;
+  const counts = armNames.map((a) => (sinceCounts ? (sinceCounts.get(a) ?? 0) : (agg.get(a)?.units ?? 0)));
+  // An arm with no share of traffic (a ramp at 100%) is not part of the allocation.
+  const live = weights.flatMap((w, i) => (w > 0 ? [i] : []));
   const srm =
-    counts.reduce((s, n) => s + n, 0) > 0 ? { ...srmCheck(counts, weights), counts, weights } : null;
+    live.length >= 2 && counts.reduce((s, n) => s + n, 0) > 0
+      ? {
+          ...srmCheck(
+            live.map((i) => counts[i] as number),
+            live.map((i) => weights[i] as number),
+          ),
+          counts,
+          weights,
+          since,
+        }
+      : null;
 
   return {
     experiment: {
