@@ -7,6 +7,7 @@ import * as registry from "../../migrations/20261125140000_registry.js";
 import * as experimentsEvents from "../../migrations/20261125150000_experiments_events.js";
 import * as feedbackMetrics from "../../migrations/20261125160000_feedback_metrics.js";
 import * as guardrailAlpha from "../../migrations/20261126090000_guardrail_alpha.js";
+import * as reportIndexes from "../../migrations/20261126100000_report_indexes.js";
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -15,6 +16,7 @@ const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ["20261125150000_experiments_events", experimentsEvents],
   ["20261125160000_feedback_metrics", feedbackMetrics],
   ["20261126090000_guardrail_alpha", guardrailAlpha],
+  ["20261126100000_report_indexes", reportIndexes],
 ];
 
 const source: Knex.MigrationSource<readonly [string, Migration]> = {

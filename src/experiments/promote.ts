@@ -23,6 +23,9 @@ export type PromoteResult = {
   forced: boolean;
 };
 
+const alreadyPromoted = (id: number, arm: string) =>
+  new AppError("invalid_state", `experiment ${id} already promoted arm '${arm}'`);
+
 export class PromotionService {
   constructor(
     private readonly db: Knex,
@@ -45,8 +48,14 @@ export class PromotionService {
         "invalid_state",
         `experiment ${id} never ran; start it or set the champion directly`,
       );
+    // Before the report: a concluded experiment's split no longer matters (checked again below,
+    // under the row lock, for concurrent promotions).
+    const done = await this.db("experiments").where({ id }).first("promoted_arm");
+    if (done?.promoted_arm) throw alreadyPromoted(id, done.promoted_arm);
     const report = await buildReport(this.db, exp);
     const srmP = report.srm?.p ?? null;
+    // "Forced" means force overrode a flagged check, in the answer and in the audit log alike.
+    const forced = Boolean(input.force && report.srm?.flagged);
     if (report.srm?.flagged && !input.force) {
       throw new AppError(
         "srm_detected",
@@ -55,8 +64,7 @@ export class PromotionService {
     }
     return this.db.transaction(async (trx) => {
       const row = await trx("experiments").where({ id }).forUpdate().first("status", "promoted_arm");
-      if (row.promoted_arm)
-        throw new AppError("invalid_state", `experiment ${id} already promoted arm '${row.promoted_arm}'`);
+      if (row.promoted_arm) throw alreadyPromoted(id, row.promoted_arm);
       const reason = input.reason ?? `promoted from experiment ${id} (${exp.name}), arm ${arm.name}`;
       const champions: PromoteResult["champions"] = [];
       // Agents in name order, so concurrent promotions lock rows in the same order.
@@ -93,7 +101,7 @@ export class PromotionService {
           promoted_arm: arm.name,
           champions,
           srm_p: srmP,
-          forced: Boolean(input.force),
+          forced,
         },
         reason,
       });
@@ -103,7 +111,7 @@ export class PromotionService {
         arm: arm.name,
         champions,
         srm_p: srmP,
-        forced: Boolean(input.force && report.srm?.flagged),
+        forced,
       };
     });
   }

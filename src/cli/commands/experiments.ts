@@ -1,19 +1,33 @@
 /**
- * `agentgate experiments create|list|show|start|pause|stop`: A/B tests between versions.
+ * `agentgate experiments create|list|show|start|pause|stop|report|promote`: A/B tests between
+ * versions, and deciding them.
  *
  * Arms are given as `--arm <name>:<weight>:<agent>=<version>[,<agent>=<version>...]`, once per
  * arm; for an agent-scoped experiment (`--agent`) the short form `<name>:<weight>:<version>` works.
  */
 import { readFileSync } from "node:fs";
 import { type Command, Option } from "commander";
+import type { PromoteResult } from "../../experiments/promote.js";
+import type { Report } from "../../experiments/report/report.js";
 import type { ExperimentView } from "../../experiments/schemas.js";
 import { UNITS } from "../../experiments/schemas.js";
 import { type List, seg } from "../client.js";
-import { collect, context, positiveInt } from "../context.js";
-import { usageError } from "../errors.js";
+import { collect, context, nonNegativeNumber, positiveInt } from "../context.js";
+import { CliError, usageError } from "../errors.js";
 import { emit, print, printFields, printTable } from "../output.js";
+import { printPromotion, printReport } from "./experiment-report.js";
 
 type Arm = { name: string; weight: number; versions: Record<string, number> };
+
+/** A commander parser for a number strictly between `lo` and `hi`. */
+function between(what: string, lo: number, hi: number) {
+  return (raw: string): number => {
+    const n = Number(raw);
+    if (raw.trim() === "" || !(n > lo && n < hi))
+      throw usageError(`${what} must be a number between ${lo} and ${hi} (exclusive), got '${raw}'`);
+    return n;
+  };
+}
 
 export function parseArm(raw: string, agent: string | undefined): Arm {
   const [name, weightText, mapping, ...extra] = raw.split(":");
@@ -191,5 +205,62 @@ export function registerExperiments(program: Command): void {
       const { api, json } = context(cmd);
       const e = await api.post<ExperimentView>(`/experiments/${seg(id)}/stop`, { reason: opts.reason });
       emit(json, e, () => print(`experiment ${e.id} '${e.name}': stopped (${e.end_reason})`));
+    });
+
+  experiments
+    .command("report")
+    .description("per-arm statistics, comparisons with the control, SRM, power and ROI")
+    .argument("<id>", "experiment id", positiveInt("experiment id"))
+    .option("--mde <x>", "minimum detectable effect, relative (0.05 = 5%)", between("--mde", 0, 10), 0.05)
+    .option("--alpha <a>", "significance level", between("--alpha", 0, 0.5), 0.05)
+    .option("--power <p>", "power for the units-needed line", between("--power", 0.5, 1), 0.8)
+    .option(
+      "--evaluation-cost <usd>",
+      "one-off evaluation cost added to the ROI's training cost",
+      nonNegativeNumber("--evaluation-cost"),
+      0,
+    )
+    .action(
+      async (
+        id: number,
+        opts: { mde: number; alpha: number; power: number; evaluationCost: number },
+        cmd: Command,
+      ) => {
+        const { api, json } = context(cmd);
+        const report = await api.get<Report>(`/experiments/${seg(id)}/report`, {
+          mde: opts.mde,
+          alpha: opts.alpha,
+          power: opts.power,
+          evaluation_cost_usd: opts.evaluationCost,
+        });
+        emit(json, report, (r) => printReport(r, opts.power));
+      },
+    );
+
+  experiments
+    .command("promote")
+    .description("make an arm's versions the champions and conclude the experiment")
+    .argument("<id>", "experiment id", positiveInt("experiment id"))
+    .argument("<arm>", "the arm to promote")
+    .option("--force", "promote even though the sample-ratio check is flagged (recorded in the audit log)")
+    .option("--reason <text>", "why, for the audit log and the alias history")
+    .action(async (id: number, arm: string, opts: { force?: boolean; reason?: string }, cmd: Command) => {
+      const { api, json } = context(cmd);
+      let result: PromoteResult;
+      try {
+        result = await api.post<PromoteResult>(`/experiments/${seg(id)}/promote`, {
+          arm,
+          force: opts.force === true,
+          ...(opts.reason ? { reason: opts.reason } : {}),
+        });
+      } catch (err) {
+        // The server speaks API ("force: true"); say what it is on the command line.
+        if (err instanceof CliError && err.message.endsWith("(srm_detected)"))
+          throw new CliError(
+            `${err.message}; to promote anyway: agentgate experiments promote ${id} ${arm} --force`,
+          );
+        throw err;
+      }
+      emit(json, result, printPromotion);
     });
 }

@@ -47,8 +47,10 @@ const ratio = (r: Record<string, unknown>, m: string): RatioSummary => ({
 });
 
 export async function aggregateArms(db: Knex, experimentId: number): Promise<Map<string, ArmAggregate>> {
-  const perUnit = await db.raw(
-    `WITH units AS (
+  // Two independent scans (per unit; per call, for latency), run side by side.
+  const [perUnit, perCall] = await Promise.all([
+    db.raw(
+      `WITH units AS (
        SELECT arm, unit_key,
               count(*)::float8 AS calls,
               sum(${ERROR_SQL})::float8 AS errors,
@@ -70,10 +72,10 @@ export async function aggregateArms(db: Knex, experimentId: number): Promise<Map
             sum(latency) AS s_latency, sum(latency * latency) AS s_latency2,
             min(first_at) AS first_at, max(last_at) AS last_at
        FROM units GROUP BY arm`,
-    [experimentId],
-  );
-  const perCall = await db.raw(
-    `SELECT arm, count(*) AS n,
+      [experimentId],
+    ),
+    db.raw(
+      `SELECT arm, count(*) AS n,
             sum(ln(greatest(latency_ms, 0.001))) AS s_log,
             sum(ln(greatest(latency_ms, 0.001)) ^ 2) AS s_log2,
             percentile_cont(0.5) WITHIN GROUP (ORDER BY latency_ms) AS p50,
@@ -81,8 +83,9 @@ export async function aggregateArms(db: Knex, experimentId: number): Promise<Map
        FROM inference_events
       WHERE experiment_id = ? AND arm IS NOT NULL AND latency_ms IS NOT NULL
       GROUP BY arm`,
-    [experimentId],
-  );
+      [experimentId],
+    ),
+  ]);
   const calls = new Map<string, Record<string, unknown>>(
     perCall.rows.map((r: Record<string, unknown>) => [r.arm, r]),
   );

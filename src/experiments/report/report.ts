@@ -126,7 +126,19 @@ export async function buildReport(
     exp.ramp,
     exp.ramp?.step,
   );
-  const agg = await aggregateArms(db, exp.id);
+  const decisionNames = new Set(
+    [exp.primary_metric, ...exp.secondary_metrics].filter((n): n is string => !!n),
+  );
+  // The aggregate queries are independent scans of the events: run them side by side (the
+  // per-arm ones are two queries themselves), so a report costs about its longest scan.
+  const [agg, perAgent, feedback] = await Promise.all([
+    aggregateArms(db, exp.id),
+    aggregateAgents(db, exp.id),
+    // Declared metrics named only by guardrails are reported too (outside the Holm family).
+    declaredMetrics(db, [...decisionNames, ...exp.guardrails.map((g) => String(g.metric))]).then((defs) =>
+      Promise.all(defs.map(async (def) => ({ def, fb: await aggregateFeedback(db, exp.id, def.name) }))),
+    ),
+  ]);
   const o = { alpha: opts.alpha, treatments: Math.max(1, armNames.length - 1), tuningN: opts.tuningN };
   const pick = <T>(f: (a: NonNullable<ReturnType<typeof agg.get>>) => T) =>
     new Map([...agg.values()].map((a) => [a.arm, f(a)] as const));
@@ -177,16 +189,7 @@ export async function buildReport(
       ),
     );
   }
-  const decisionNames = new Set(
-    [exp.primary_metric, ...exp.secondary_metrics].filter((n): n is string => !!n),
-  );
-  // Declared metrics named only by guardrails are reported too (outside the Holm family).
-  const declared = await declaredMetrics(db, [
-    ...decisionNames,
-    ...exp.guardrails.map((g) => String(g.metric)),
-  ]);
-  for (const def of declared) {
-    const fb = await aggregateFeedback(db, exp.id, def.name);
+  for (const { def, fb } of feedback) {
     if (!fb) continue;
     let result: MetricResult;
     if (fb.level === "call") result = compareRatio(def.name, def.direction, armNames, fb.perArm, o);
@@ -259,7 +262,7 @@ export async function buildReport(
     }),
     srm,
     metrics,
-    per_agent: await aggregateAgents(db, exp.id),
+    per_agent: perAgent,
     power: powerReport(exp, metrics, agg, opts),
     roi: await roiReport(db, exp, agg, opts),
   };
