@@ -8,7 +8,9 @@
  *
  * Because assignment takes the first arm whose cumulative weight exceeds the unit's bucket
  * (gateway/assignment.ts) and the control is first, raising the treatment share only moves units
- * from the control to a treatment arm: a unit already in a treatment arm stays there.
+ * out of the control. With one treatment arm a unit already in it stays there; with several, the
+ * treatment intervals grow in proportion, so some units can move from one treatment arm to the
+ * next — prefer one treatment arm per ramped experiment.
  *
  * Pure; the routing table and the report's sample-ratio check both use `effectiveWeights`, so the
  * split that is served is the split that is checked.
