@@ -1,0 +1,187 @@
+/**
+ * The load generator: undici, in the bench's parent process, one keep-alive Pool per target.
+ *
+ * - `closedLoop`: N workers, each sending its next request as soon as the previous answer has been
+ *   read to its end → throughput at concurrency N (and, for streams, time to first byte).
+ * - `openLoop`: arrivals evenly paced at a fixed rate, whatever the answers do. Latency counts
+ *   from each request's *scheduled* send time, so a target that falls behind pays for the queue
+ *   it causes (no coordinated omission). Node timers wake at ~1 ms granularity, so a request may
+ *   leave up to about a millisecond after its slot; that lateness is in every target's figures
+ *   alike, and `sendLate` reports it. `service` is the latency from the actual send.
+ *
+ * Every answer is checked: status 200 and, for streams, a last event `data: [DONE]`.
+ */
+import { Pool } from "undici";
+
+export type Request = { path: string; headers: Record<string, string>; body: Buffer; stream: boolean };
+
+export type Summary = {
+  n: number;
+  mean: number;
+  p50: number;
+  p90: number;
+  p99: number;
+  p999: number;
+  max: number;
+};
+
+export type ClosedResult = {
+  ok: number;
+  errors: number;
+  seconds: number;
+  rps: number;
+  latency: Summary;
+  ttfb: Summary | null;
+};
+
+export type OpenResult = {
+  scheduled: number;
+  ok: number;
+  errors: number;
+  seconds: number;
+  rps: number;
+  latency: Summary;
+  service: Summary;
+  sendLate: Summary;
+};
+
+export function summarize(values: Float64Array | number[]): Summary {
+  const a = Float64Array.from(values).sort();
+  const n = a.length;
+  if (n === 0)
+    return {
+      n,
+      mean: Number.NaN,
+      p50: Number.NaN,
+      p90: Number.NaN,
+      p99: Number.NaN,
+      p999: Number.NaN,
+      max: Number.NaN,
+    };
+  const q = (p: number) => a[Math.min(n - 1, Math.ceil(p * n) - 1)] as number;
+  let sum = 0;
+  for (const v of a) sum += v;
+  return {
+    n,
+    mean: sum / n,
+    p50: q(0.5),
+    p90: q(0.9),
+    p99: q(0.99),
+    p999: q(0.999),
+    max: a[n - 1] as number,
+  };
+}
+
+export function loadPool(origin: string, connections: number): Pool {
+  return new Pool(origin, { connections, pipelining: 1, keepAliveTimeout: 60_000 });
+}
+
+const DONE = Buffer.from("data: [DONE]\n\n");
+
+/** One call; resolves to the time to first byte (ms after `sentAt`), or throws on any fault. */
+async function call(pool: Pool, r: Request, sentAt: number): Promise<number> {
+  const res = await pool.request({ method: "POST", path: r.path, headers: r.headers, body: r.body });
+  if (!r.stream) {
+    await res.body.dump({ limit: 1 << 20 });
+    if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
+    return Number.NaN;
+  }
+  let ttfb = Number.NaN;
+  let last: Buffer | null = null;
+  for await (const chunk of res.body as AsyncIterable<Buffer>) {
+    if (last === null) ttfb = performance.now() - sentAt;
+    last = chunk;
+  }
+  if (res.statusCode !== 200) throw new Error(`status ${res.statusCode}`);
+  if (!last || last.length < DONE.length || !last.subarray(last.length - DONE.length).equals(DONE))
+    throw new Error("stream did not end with [DONE]");
+  return ttfb;
+}
+
+export async function closedLoop(
+  pool: Pool,
+  r: Request,
+  connections: number,
+  ms: number,
+): Promise<ClosedResult> {
+  const latency: number[] = [];
+  const ttfb: number[] = [];
+  let errors = 0;
+  const t0 = performance.now();
+  const end = t0 + ms;
+  const worker = async () => {
+    while (performance.now() < end) {
+      const s = performance.now();
+      try {
+        const first = await call(pool, r, s);
+        latency.push(performance.now() - s);
+        if (r.stream) ttfb.push(first);
+      } catch {
+        errors++;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: connections }, worker));
+  const seconds = (performance.now() - t0) / 1000;
+  return {
+    ok: latency.length,
+    errors,
+    seconds,
+    rps: latency.length / seconds,
+    latency: summarize(latency),
+    ttfb: r.stream ? summarize(ttfb) : null,
+  };
+}
+
+export function openLoop(pool: Pool, r: Request, rate: number, ms: number): Promise<OpenResult> {
+  const total = Math.max(1, Math.round((rate * ms) / 1000));
+  const interval = 1000 / rate;
+  const latency: number[] = [];
+  const service: number[] = [];
+  const sendLate = new Float64Array(total);
+  let errors = 0;
+  let finished = 0;
+  let i = 0;
+  const start = performance.now() + 2;
+  return new Promise((resolve) => {
+    const fire = (scheduled: number, k: number) => {
+      const sentAt = performance.now();
+      sendLate[k] = sentAt - scheduled;
+      call(pool, r, sentAt)
+        .then(
+          () => {
+            const now = performance.now();
+            latency.push(now - scheduled);
+            service.push(now - sentAt);
+          },
+          () => {
+            errors++;
+          },
+        )
+        .finally(() => {
+          if (++finished === total) {
+            const seconds = (performance.now() - start) / 1000;
+            resolve({
+              scheduled: total,
+              ok: latency.length,
+              errors,
+              seconds,
+              rps: latency.length / seconds,
+              latency: summarize(latency),
+              service: summarize(service),
+              sendLate: summarize(sendLate),
+            });
+          }
+        });
+    };
+    const tick = () => {
+      const now = performance.now();
+      while (i < total && start + i * interval <= now) {
+        fire(start + i * interval, i);
+        i++;
+      }
+      if (i < total) setTimeout(tick, Math.max(0, start + i * interval - performance.now()));
+    };
+    setTimeout(tick, 2);
+  });
+}
