@@ -7,6 +7,8 @@ import type { AddressInfo } from "node:net";
 import path from "node:path";
 import pkg from "../package.json" with { type: "json" };
 import { TokenService } from "./auth/tokens.js";
+import { CaptureCleaner } from "./capture/cleanup.js";
+import { CaptureService } from "./capture/service.js";
 import type { Config } from "./config.js";
 import { type DbHandle, describeDb, openDb } from "./db/knex.js";
 import { migrateLatest } from "./db/migrate.js";
@@ -53,6 +55,8 @@ export type Agentgate = {
   recorder: EventRecorder;
   /** Guardrail checks, automatic rollback and ramps of running experiments. */
   guardian: Guardian;
+  /** Deletes captures past their agent's retention (tests call `run()` directly). */
+  captureCleaner: CaptureCleaner;
   close(): Promise<void>;
 };
 
@@ -95,6 +99,7 @@ async function assemble(
   const promotion = new PromotionService(db, experiments, onChange);
   const metricDefs = new MetricService(db);
   const feedback = new FeedbackService(db, metrics);
+  const capture = new CaptureService(db, onChange);
 
   const routing = new RoutingSync(db, log, metrics, config.routingPollMs);
   await routing.start();
@@ -115,6 +120,9 @@ async function assemble(
   const recorder = new EventRecorder(db, { spoolDir: path.join(config.dataDir, "spool") }, metrics, log);
   recorder.start();
   started.push(() => recorder.drain());
+  const captureCleaner = new CaptureCleaner(db, log, { intervalMs: config.captureCleanupMs });
+  captureCleaner.start();
+  started.push(() => captureCleaner.stop());
   const upstreams = new UpstreamClient();
   started.push(() => upstreams.close());
   const dataPlane = createDataPlane({
@@ -138,6 +146,7 @@ async function assemble(
     promotion,
     metricDefs,
     feedback,
+    capture,
     metrics,
     version: VERSION,
     readinessChecks: { routing_table: () => routing.ready },
@@ -179,5 +188,18 @@ async function assemble(
     })();
     return closing;
   };
-  return { url, port, config, dbHandle, http: httpApp, log, metrics, routing, recorder, guardian, close };
+  return {
+    url,
+    port,
+    config,
+    dbHandle,
+    http: httpApp,
+    log,
+    metrics,
+    routing,
+    recorder,
+    guardian,
+    captureCleaner,
+    close,
+  };
 }

@@ -8,6 +8,7 @@ import * as experimentsEvents from "../../migrations/20261125150000_experiments_
 import * as feedbackMetrics from "../../migrations/20261125160000_feedback_metrics.js";
 import * as guardrailAlpha from "../../migrations/20261126090000_guardrail_alpha.js";
 import * as reportIndexes from "../../migrations/20261126100000_report_indexes.js";
+import * as captureDatasets from "../../migrations/20261126140000_capture_datasets.js";
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -17,6 +18,7 @@ const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ["20261125160000_feedback_metrics", feedbackMetrics],
   ["20261126090000_guardrail_alpha", guardrailAlpha],
   ["20261126100000_report_indexes", reportIndexes],
+  ["20261126140000_capture_datasets", captureDatasets],
 ];
 
 const source: Knex.MigrationSource<readonly [string, Migration]> = {

@@ -13,6 +13,8 @@ import { appendFile, readdir, readFile, rename, unlink } from "node:fs/promises"
 import path from "node:path";
 import type { Knex } from "knex";
 import type { Logger } from "pino";
+import type { CaptureRecord } from "../capture/capture.js";
+import { sqlStateOf } from "../errors.js";
 import type { Metrics } from "../metrics.js";
 
 export type InferenceEvent = {
@@ -42,6 +44,11 @@ export type InferenceEvent = {
   completion_tokens: number | null;
   cached_tokens: number | null;
   cost_usd: number | null;
+  /**
+   * The call's captured messages and answer, for agents that capture (already redacted and cut);
+   * written to `captures` in the same transaction as the event, and spooled with it.
+   */
+  capture?: CaptureRecord;
 };
 
 export type RecorderOptions = {
@@ -135,7 +142,7 @@ export class EventRecorder {
       this.metrics.eventsQueueDepth.set(this.queue.length);
       if (Date.now() >= this.dbDownUntil) {
         try {
-          await insertEvents(this.db, batch);
+          await insertEvents(this.db, batch, this.log);
           this.metrics.eventsWrittenTotal.inc(batch.length);
           continue;
         } catch (err) {
@@ -219,7 +226,7 @@ export class EventRecorder {
         });
       try {
         for (let i = 0; i < events.length; i += this.batchSize) {
-          await insertEvents(this.db, events.slice(i, i + this.batchSize));
+          await insertEvents(this.db, events.slice(i, i + this.batchSize), this.log);
         }
       } catch (err) {
         this.dbDownUntil = Date.now() + this.retryAfterMs;
@@ -241,7 +248,44 @@ export class EventRecorder {
 
 const toLines = (events: InferenceEvent[]) => `${events.map((e) => JSON.stringify(e)).join("\n")}\n`;
 
-async function insertEvents(db: Knex, events: InferenceEvent[]): Promise<void> {
+async function insertEvents(db: Knex, events: InferenceEvent[], log: Logger): Promise<void> {
   if (events.length === 0) return;
-  await db("inference_events").insert(events).onConflict("request_id").ignore();
+  if (!events.some((e) => e.capture !== undefined)) {
+    await db("inference_events").insert(events).onConflict("request_id").ignore();
+    return;
+  }
+  // Events and their captures in one transaction: a capture never exists without its event.
+  const rows = events.map(({ capture: _capture, ...event }) => event);
+  const captures = events.flatMap((e) =>
+    e.capture && e.agent_id !== null ? [captureRow(e, e.capture)] : [],
+  );
+  try {
+    await db.transaction(async (trx) => {
+      await trx("inference_events").insert(rows).onConflict("request_id").ignore();
+      await trx("captures").insert(captures).onConflict("request_id").ignore();
+    });
+  } catch (err) {
+    // A capture the database refuses as data (SQLSTATE class 22) must not hold its batch's
+    // events back forever: they are written without their captures.
+    if (!sqlStateOf(err)?.startsWith("22")) throw err;
+    log.error({ err: String(err), captures: captures.length }, "captures refused by the database; dropped");
+    await db("inference_events").insert(rows).onConflict("request_id").ignore();
+  }
+}
+
+function captureRow(e: InferenceEvent, c: CaptureRecord) {
+  return {
+    request_id: e.request_id,
+    at: e.at,
+    agent_id: e.agent_id,
+    system: e.system,
+    agent: e.agent,
+    version: c.version,
+    // jsonb as text: the drivers would turn a JS array into a PostgreSQL array literal.
+    messages: JSON.stringify(c.messages),
+    tools: c.tools === null ? null : JSON.stringify(c.tools),
+    response: JSON.stringify(c.response),
+    truncated: c.truncated,
+    bytes: c.bytes,
+  };
 }

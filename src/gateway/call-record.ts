@@ -4,6 +4,8 @@
  * including calls refused before an agent was known (recorded under agent `unknown`).
  */
 import type { ServerResponse } from "node:http";
+import { buildCapture, type RawAnswer } from "../capture/capture.js";
+import type { CapturePolicy } from "../capture/policy.js";
 import type { InferenceEvent } from "../events/recorder.js";
 import type { Metrics } from "../metrics.js";
 import type { JsonSummary } from "./json-usage.js";
@@ -34,6 +36,9 @@ export class CallRecord {
   private upstreamMs: number | null = null;
   private ttftMs: number | null = null;
   private cost: number | null = null;
+  /** Set only for agents that capture their calls: the request's messages, then the answer. */
+  private capture: { policy: CapturePolicy; messages: unknown; tools: unknown } | null = null;
+  private answer: RawAnswer | null = null;
   usage: Usage | null = null;
 
   constructor(
@@ -51,6 +56,16 @@ export class CallRecord {
   resolved(r: Resolution): void {
     this.resolution = r;
     this.served = r.version;
+  }
+
+  /** The agent captures its calls: keep the client's messages (processed in `finish`). */
+  willCapture(policy: CapturePolicy, body: { messages: unknown; tools?: unknown }): void {
+    this.capture = { policy, messages: body.messages, tools: body.tools };
+  }
+
+  /** The stream tap's accumulation budget when capturing; undefined (no accumulation) otherwise. */
+  get captureMaxChars(): number | undefined {
+    return this.capture?.policy.maxBytes;
   }
 
   upstreamFailed(err: UpstreamError): void {
@@ -85,11 +100,13 @@ export class CallRecord {
 
   streamed(s: SseSummary): void {
     this.usage = s.usage;
+    if (this.capture && s.answer) this.answer = s.answer;
     if (s.firstTokenAt !== null) this.ttftMs = s.firstTokenAt - this.startedAt;
   }
 
   jsonAnswered(s: JsonSummary): void {
     this.usage = s.usage;
+    if (this.capture && s.message) this.answer = s.message;
   }
 
   priced(cost: number | null): void {
@@ -130,7 +147,7 @@ export class CallRecord {
         m.tokensTotal.inc({ ...labels, type: "cached" }, this.usage.cached_tokens);
     }
     if (this.cost !== null) m.costUsdTotal.inc(labels, this.cost);
-    return {
+    const event: InferenceEvent = {
       request_id: this.requestId,
       at: this.at,
       system: this.system,
@@ -158,6 +175,22 @@ export class CallRecord {
       cached_tokens: this.usage?.cached_tokens ?? null,
       cost_usd: this.cost,
     };
+    if (this.capture && this.answer && status >= 200 && status < 300 && event.served_version !== null) {
+      try {
+        event.capture = buildCapture(
+          {
+            messages: this.capture.messages,
+            tools: this.capture.tools,
+            answer: this.answer,
+            version: event.served_version,
+          },
+          this.capture.policy,
+        );
+      } catch {
+        // A capture is never worth an event: whatever went wrong, the event is recorded without it.
+      }
+    }
+    return event;
   }
 
   /** Metric labels; system and agent only once resolved, so client input cannot mint new series. */

@@ -17,6 +17,8 @@ export type JsonSummary = {
   /** The `error` object of an OpenAI-shaped error body, if any. */
   error: unknown;
   bytes: number;
+  /** The first choice's message (already parsed; capture keeps it, nothing else reads it). */
+  message: Record<string, unknown> | null;
 };
 
 const DEFAULT_MAX = 8 * 1024 * 1024;
@@ -48,6 +50,7 @@ export class JsonUsageTap {
       tooLarge: this.tooLarge,
       error: null,
       bytes: this.bytes,
+      message: null,
     };
     if (this.tooLarge) return summary;
     const text = Buffer.concat(this.parts).toString("utf8");
@@ -58,7 +61,7 @@ export class JsonUsageTap {
 
 /** Usage, model and finish reason of a chat-completion JSON text. */
 export function summarizeCompletion(text: string): Omit<JsonSummary, "tooLarge" | "bytes"> {
-  const out = { usage: null, model: null, finishReason: null, malformed: false, error: null };
+  const out = { usage: null, model: null, finishReason: null, malformed: false, error: null, message: null };
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -74,5 +77,9 @@ export function summarizeCompletion(text: string): Omit<JsonSummary, "tooLarge" 
     finishReason: typeof first?.finish_reason === "string" ? first.finish_reason : null,
     malformed: false,
     error: b.error ?? null,
+    message:
+      typeof first?.message === "object" && first.message !== null
+        ? (first.message as Record<string, unknown>)
+        : null,
   };
 }

@@ -64,6 +64,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
     call.identify(ref, { stream, session, user });
     const r = resolveRoute(table, ref, { session, user, requestId: call.requestId });
     call.resolved(r);
+    if (r.agent.capture) call.willCapture(r.agent.capture, body);
     setRouteHeaders(res, r, r.version, false);
 
     const upstreamBody = (v: VersionRoute) => Buffer.from(JSON.stringify(applyVersion(body, v, { stream })));
@@ -178,7 +179,10 @@ async function forwardStream(
   call: CallRecord,
   stripUsage: boolean,
 ): Promise<void> {
-  const { stream: tapStream, tap } = createSseUsageTransform({ stripUsage });
+  const { stream: tapStream, tap } = createSseUsageTransform({
+    stripUsage,
+    captureMaxChars: call.captureMaxChars,
+  });
   res.writeHead(200, {
     "content-type": "text/event-stream",
     "cache-control": "no-cache",

@@ -7,6 +7,7 @@
  * experiments), which keeps a rebuild cheap with many agents × many versions.
  */
 import type { Knex } from "knex";
+import { type CapturePolicy, loadCapturePolicies } from "../capture/policy.js";
 import { effectiveWeights } from "../experiments/ramp.js";
 
 export type UpstreamRoute = {
@@ -58,6 +59,8 @@ export type AgentRoute = {
   pin: VersionRoute | null;
   /** The running experiment covering this agent, with this agent's version in each arm. */
   experiment: { def: ExperimentRoute; versions: VersionRoute[] } | null;
+  /** Capture of calls (messages and answers) when the agent opted in; absent or null = off. */
+  capture?: CapturePolicy | null;
 };
 
 export type RoutingTable = {
@@ -162,6 +165,7 @@ export async function buildRoutingTable(db: Knex): Promise<RoutingTable> {
         }
       }
 
+      const captureOf = await loadCapturePolicies(trx);
       const agents = new Map<string, AgentRoute>();
       const rows = await trx("agents as a")
         .join("systems as s", "s.id", "a.system_id")
@@ -174,6 +178,7 @@ export async function buildRoutingTable(db: Knex): Promise<RoutingTable> {
           champion: championOf.get(r.id) ?? null,
           pin: pinOf.get(r.id) ?? null,
           experiment: experimentOf.get(r.id) ?? null,
+          capture: captureOf.get(r.id) ?? null,
         });
       }
 

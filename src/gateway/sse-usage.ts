@@ -25,6 +25,20 @@ export type SseTapOptions = {
   now?: () => number;
   /** Largest block the tap will hold; beyond it the tap stops parsing and passes bytes through. */
   maxBlockBytes?: number;
+  /**
+   * Capture: accumulate the first choice's answer (content, refusal, tool calls) from the deltas,
+   * up to this many characters in all; beyond, `answer.truncated` is set and the rest is ignored.
+   * Off (no cost) when undefined. The forwarded bytes are the same either way.
+   */
+  captureMaxChars?: number;
+};
+
+/** A streamed answer put back together from its deltas (capture only). */
+export type StreamedAnswer = {
+  content: string | null;
+  refusal: string | null;
+  tool_calls: { id?: string; type: string; function: { name: string; arguments: string } }[] | null;
+  truncated: boolean;
 };
 
 export type SseSummary = {
@@ -43,6 +57,8 @@ export type SseSummary = {
   usageStripped: boolean;
   /** Parsing was abandoned because a block exceeded `maxBlockBytes`; bytes still flowed. */
   overflow: boolean;
+  /** The accumulated answer, when `captureMaxChars` was given; otherwise null. */
+  answer: StreamedAnswer | null;
 };
 
 const LF = 0x0a;
@@ -61,6 +77,7 @@ export class SseUsageTap {
     error: null,
     usageStripped: false,
     overflow: false,
+    answer: null,
   };
   private readonly strip: boolean;
   private readonly now: () => number;
@@ -80,12 +97,15 @@ export class SseUsageTap {
   private crClosedBlock = false;
   private lastBlockDropped = false;
   private chunkTime = 0;
+  private readonly acc: AnswerAccumulator | null;
 
   constructor(opts: SseTapOptions) {
     this.strip = opts.stripUsage;
     this.now = opts.now ?? (() => performance.now());
     this.maxBlock = opts.maxBlockBytes ?? DEFAULT_MAX_BLOCK;
     this.parser = createParser({ onEvent: (e) => this.onEvent(e) });
+    this.acc = opts.captureMaxChars === undefined ? null : new AnswerAccumulator(opts.captureMaxChars);
+    if (this.acc) this.summary.answer = this.acc.answer;
   }
 
   /** Feeds one upstream chunk; returns the bytes to forward now (null when nothing). */
@@ -232,6 +252,7 @@ export class SseUsageTap {
       const c = choice as Record<string, unknown>;
       if (typeof c.finish_reason === "string") s.finishReason = c.finish_reason;
       if (s.firstTokenAt === null && hasContent(c.delta)) s.firstTokenAt = this.chunkTime;
+      if (this.acc && (c.index === 0 || c.index === undefined)) this.acc.add(c.delta);
     }
   }
 }
@@ -246,6 +267,57 @@ function hasContent(delta: unknown): boolean {
   }
   if (Array.isArray(d.tool_calls) && d.tool_calls.length > 0) return true;
   return typeof d.function_call === "object" && d.function_call !== null;
+}
+
+/** Puts the first choice's answer back together from its deltas, up to a character budget. */
+class AnswerAccumulator {
+  readonly answer: StreamedAnswer = { content: null, refusal: null, tool_calls: null, truncated: false };
+  private left: number;
+  /** Tool calls by their `index` in the deltas. */
+  private readonly calls = new Map<number, NonNullable<StreamedAnswer["tool_calls"]>[number]>();
+
+  constructor(maxChars: number) {
+    this.left = maxChars;
+  }
+
+  add(delta: unknown): void {
+    if (typeof delta !== "object" || delta === null || this.answer.truncated) return;
+    const d = delta as Record<string, unknown>;
+    const a = this.answer;
+    if (typeof d.content === "string" && d.content !== "")
+      a.content = (a.content ?? "") + this.take(d.content);
+    if (typeof d.refusal === "string" && d.refusal !== "")
+      a.refusal = (a.refusal ?? "") + this.take(d.refusal);
+    if (!Array.isArray(d.tool_calls)) return;
+    for (const raw of d.tool_calls) {
+      if (typeof raw !== "object" || raw === null) continue;
+      const t = raw as { index?: unknown; id?: unknown; type?: unknown; function?: Record<string, unknown> };
+      const index = typeof t.index === "number" ? t.index : this.calls.size;
+      let call = this.calls.get(index);
+      if (!call) {
+        call = { type: "function", function: { name: "", arguments: "" } };
+        this.calls.set(index, call);
+        a.tool_calls = [...this.calls.entries()].sort(([x], [y]) => x - y).map(([, c]) => c);
+      }
+      if (typeof t.id === "string") call.id = this.take(t.id);
+      if (typeof t.type === "string") call.type = t.type;
+      const fn = t.function;
+      if (fn && typeof fn.name === "string") call.function.name += this.take(fn.name);
+      if (fn && typeof fn.arguments === "string") call.function.arguments += this.take(fn.arguments);
+    }
+  }
+
+  /** What fits of `s` in the budget; marks the answer truncated when it does not all fit. */
+  private take(s: string): string {
+    if (s.length <= this.left) {
+      this.left -= s.length;
+      return s;
+    }
+    const part = s.slice(0, this.left);
+    this.left = 0;
+    this.answer.truncated = true;
+    return part;
+  }
 }
 
 /** The tap as a Transform, for `pipeline(upstreamBody, transform, clientResponse)`. */

@@ -7,6 +7,8 @@ import type { Logger } from "pino";
 import { auditRoutes } from "../audit/routes.js";
 import { tokenRoutes } from "../auth/routes.js";
 import type { TokenService } from "../auth/tokens.js";
+import { captureRoutes } from "../capture/routes.js";
+import type { CaptureService } from "../capture/service.js";
 import type { Db } from "../db/knex.js";
 import { eventRoutes } from "../events/routes.js";
 import type { FeedbackService } from "../experiments/feedback.js";
@@ -37,6 +39,7 @@ export type AppDeps = {
   /** Declared and built-in metrics (`metrics` is the Prometheus catalog). */
   metricDefs: MetricService;
   feedback: FeedbackService;
+  capture: CaptureService;
   metrics: Metrics;
   version: string;
   /** Extra readiness checks (e.g. the routing table is loaded); the DB check is built in. */
@@ -78,6 +81,7 @@ export function createHttpApp(deps: AppDeps): HttpApp {
       ...metricRoutes(deps.metricDefs),
       ...feedbackRoutes(deps.feedback),
       ...eventRoutes(deps.db),
+      ...captureRoutes(deps.capture),
       ...tokenRoutes(deps.tokens),
       ...auditRoutes(deps.db),
     ],
