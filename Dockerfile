@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # agentgate: model registry and A/B gateway. Two stages: compile TypeScript with dev dependencies,
 # then a slim runtime with production dependencies only, running as the unprivileged `node` user.
+# HOST=0.0.0.0 so the server is reachable from outside the container; `serve` migrates at start.
 
 FROM node:24-slim AS build
 WORKDIR /app
@@ -23,7 +24,9 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund && npm cache clean -
 COPY --from=build /app/dist ./dist
 COPY dashboards ./dashboards
 RUN mkdir -p /var/lib/agentgate && chown node:node /var/lib/agentgate
-USER node
+# The image's unprivileged `node` user, by number so that runtimes can verify it is not root
+# (Kubernetes runAsNonRoot checks a numeric uid).
+USER 1000:1000
 VOLUME ["/var/lib/agentgate"]
 EXPOSE 8080
 # Liveness only; /readyz (database + routing table) is for load balancers.

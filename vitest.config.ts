@@ -1,8 +1,10 @@
-import { defineConfig } from "vitest/config";
+import { configDefaults, defineConfig } from "vitest/config";
 
 export default defineConfig({
   test: {
     include: ["tests/**/*.test.ts"],
+    // A real Prometheus server: `npm run test:prometheus` (vitest.prometheus.config.ts).
+    exclude: [...configDefaults.exclude, "tests/prometheus/**"],
     globalSetup: ["tests/setup/postgres.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,

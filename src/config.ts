@@ -60,6 +60,9 @@ const envSchema = z.object({
     .default(10 * 1024 * 1024),
 });
 
+/** Every environment variable the configuration reads (deployment files are checked against it). */
+export const CONFIG_VARIABLES: readonly string[] = Object.keys(envSchema.shape);
+
 export type Config = {
   port: number;
   host: string;

@@ -10,6 +10,27 @@ import client from "prom-client";
 
 const P = "agentgate_";
 
+/**
+ * prom-client's default Node.js metrics that are gauges named `..._total`; Prometheus' naming
+ * rules (`promtool check metrics`) reserve that suffix for counters, and each is the sum of a
+ * by-type gauge that stays (`agentgate_nodejs_active_handles` etc.), so they are not exported.
+ */
+const MISNAMED_DEFAULT_GAUGES = [
+  "nodejs_active_handles_total",
+  "nodejs_active_requests_total",
+  "nodejs_active_resources_total",
+];
+
+/** What `catalog()` says about one exported metric family. */
+export type MetricDescription = {
+  name: string;
+  type: "counter" | "gauge" | "histogram" | "summary";
+  help: string;
+  labels: string[];
+  /** True for prom-client's default process and Node.js metrics. */
+  runtime: boolean;
+};
+
 /** Seconds; covers a fast cached answer (5 ms) to a long generation (2 min). */
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120];
 
@@ -29,6 +50,11 @@ export function createMetrics() {
     });
   const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
     new client.Gauge<L>({ name: P + name, help, labelNames, registers: [registry] });
+  /** Only `_sum` and `_count` (no quantiles): a mean that Prometheus can aggregate across replicas. */
+  const mean = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    new client.Summary<L>({ name: P + name, help, labelNames, percentiles: [], registers: [registry] });
+  /** The metrics declared here, as opposed to prom-client's default runtime metrics. */
+  const own = new Set<string>();
 
   const metrics = {
     registry,
@@ -92,13 +118,44 @@ export function createMetrics() {
       "metric",
       "level",
     ]),
+    /**
+     * Feedback values attributed to the experiment arm of their target, as the report attributes
+     * them: a call's feedback to its event's arm, a run's to every arm its events were in
+     * (`experiment` and `arm` are "none" outside experiments). `_sum / _count` is the live mean
+     * per value; the report's per-unit estimates and intervals come from the database.
+     */
+    feedbackValue: mean("feedback_value", "Feedback values by experiment arm: sum and count", [
+      "system",
+      "experiment",
+      "arm",
+      "metric",
+    ]),
     /** Every metric name above, for checks of dashboards and alert rules against the catalog. */
     names(): string[] {
       return registry.getMetricsAsArray().map((m) => m.name);
     },
+    /** Every exported metric family with its type, help and label names. */
+    catalog(): MetricDescription[] {
+      return registry.getMetricsAsArray().map((m) => ({
+        name: m.name,
+        type: typeOf(m),
+        help: m.help,
+        labels: [...((m as { labelNames?: readonly string[] }).labelNames ?? [])],
+        runtime: !own.has(m.name),
+      }));
+    },
   };
+  for (const m of registry.getMetricsAsArray()) own.add(m.name);
   client.collectDefaultMetrics({ register: registry, prefix: P });
+  for (const name of MISNAMED_DEFAULT_GAUGES) registry.removeSingleMetric(P + name);
   return metrics;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+function typeOf(m: object): MetricDescription["type"] {
+  if (m instanceof client.Counter) return "counter";
+  if (m instanceof client.Histogram) return "histogram";
+  if (m instanceof client.Summary) return "summary";
+  return "gauge";
+}

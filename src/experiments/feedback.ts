@@ -176,7 +176,49 @@ export class FeedbackService {
     }
     const record = present(row);
     this.metrics.feedbackTotal.inc({ metric: record.metric, level: record.level });
+    await this.observe(record);
     return { record, created: true };
+  }
+
+  /**
+   * `agentgate_feedback_value` by arm, attributed as the report does: a call's value to its
+   * event's experiment arm, a run's value to each arm its events were in. A metric is a live
+   * view only, so a failed look-up costs the observation, never the stored feedback.
+   */
+  private async observe(record: FeedbackView): Promise<void> {
+    try {
+      // The system is the client's X-Agent text until the agent resolved: "unknown" keeps the
+      // label set bounded.
+      const rows: { system: string; experiment: string | null; arm: string | null }[] = await this.db(
+        "inference_events as e",
+      )
+        .leftJoin("experiments as x", "x.id", "e.experiment_id")
+        .where(
+          record.request_id !== null
+            ? { "e.request_id": record.request_id }
+            : { "e.session_id": record.session_id },
+        )
+        .distinct(
+          this.db.raw("CASE WHEN e.agent_id IS NULL THEN 'unknown' ELSE e.system END AS system"),
+          "x.name as experiment",
+          "e.arm",
+        );
+      const inExperiment = rows.filter((r) => r.experiment !== null && r.arm !== null);
+      const targets = inExperiment.length > 0 ? inExperiment : rows;
+      for (const r of targets) {
+        this.metrics.feedbackValue.observe(
+          {
+            system: r.system,
+            experiment: r.experiment ?? "none",
+            arm: r.arm ?? "none",
+            metric: record.metric,
+          },
+          record.value,
+        );
+      }
+    } catch {
+      // The feedback is stored; only its live metric is missed.
+    }
   }
 
   async list(q: FeedbackListQuery): Promise<FeedbackView[]> {
