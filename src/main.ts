@@ -10,6 +10,7 @@ import { TokenService } from "./auth/tokens.js";
 import { CaptureCleaner } from "./capture/cleanup.js";
 import { CaptureService } from "./capture/service.js";
 import type { Config } from "./config.js";
+import { DatasetService } from "./datasets/service.js";
 import { type DbHandle, describeDb, openDb } from "./db/knex.js";
 import { migrateLatest } from "./db/migrate.js";
 import { listenConfigChanges, notifyConfigChanged } from "./db/notify.js";
@@ -100,6 +101,7 @@ async function assemble(
   const metricDefs = new MetricService(db);
   const feedback = new FeedbackService(db, metrics);
   const capture = new CaptureService(db, onChange);
+  const datasets = new DatasetService(db);
 
   const routing = new RoutingSync(db, log, metrics, config.routingPollMs);
   await routing.start();
@@ -147,6 +149,7 @@ async function assemble(
     metricDefs,
     feedback,
     capture,
+    datasets,
     metrics,
     version: VERSION,
     readinessChecks: { routing_table: () => routing.ready },

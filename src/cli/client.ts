@@ -7,6 +7,7 @@ import { CliError, usageError } from "./errors.js";
 
 export const API_PREFIX = "/api/v1";
 const REQUEST_TIMEOUT_MS = 30_000;
+const DOWNLOAD_TIMEOUT_MS = 300_000;
 
 type Method = "GET" | "POST" | "PUT" | "PATCH" | "DELETE";
 export type Query = Record<string, string | number | undefined>;
@@ -65,6 +66,27 @@ export class ApiClient {
   }
   delete<T>(path: string, body?: unknown): Promise<T> {
     return this.request<T>("DELETE", path, body);
+  }
+
+  /** A file download: the raw bytes and the response headers; errors as for `request`. */
+  async download(path: string, query?: Query): Promise<{ body: Buffer; headers: Headers }> {
+    const target = new URL(`${this.url}${API_PREFIX}${path}`);
+    for (const [k, v] of Object.entries(query ?? {})) {
+      if (v !== undefined) target.searchParams.set(k, String(v));
+    }
+    let res: Response;
+    let body: Buffer;
+    try {
+      res = await fetch(target, {
+        headers: { authorization: `Bearer ${this.token}` },
+        signal: AbortSignal.timeout(DOWNLOAD_TIMEOUT_MS),
+      });
+      body = Buffer.from(await res.arrayBuffer());
+    } catch (err) {
+      throw new CliError(`cannot reach agentgate at ${this.url} (${networkReason(err)})`);
+    }
+    if (!res.ok) throw serverError(res, parseJson(body.toString("utf8")));
+    return { body, headers: res.headers };
   }
 
   /** Resolves to the parsed JSON body, or `undefined` for 204 No Content. */

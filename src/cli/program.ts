@@ -3,6 +3,8 @@ import { Command } from "commander";
 import pkg from "../../package.json" with { type: "json" };
 import { registerAgents } from "./commands/agents.js";
 import { registerAudit } from "./commands/audit.js";
+import { registerCapture } from "./commands/capture.js";
+import { registerDatasets } from "./commands/datasets.js";
 import { registerExperiments } from "./commands/experiments.js";
 import { registerFeedback } from "./commands/feedback.js";
 import { registerMetrics } from "./commands/metrics.js";
@@ -49,6 +51,8 @@ export function buildProgram(): Command {
   registerExperiments(program);
   registerMetrics(program);
   registerFeedback(program);
+  registerCapture(program);
+  registerDatasets(program);
   registerAudit(program);
   return program;
 }

@@ -9,6 +9,8 @@ import { tokenRoutes } from "../auth/routes.js";
 import type { TokenService } from "../auth/tokens.js";
 import { captureRoutes } from "../capture/routes.js";
 import type { CaptureService } from "../capture/service.js";
+import { datasetRoutes } from "../datasets/routes.js";
+import type { DatasetService } from "../datasets/service.js";
 import type { Db } from "../db/knex.js";
 import { eventRoutes } from "../events/routes.js";
 import type { FeedbackService } from "../experiments/feedback.js";
@@ -39,7 +41,9 @@ export type AppDeps = {
   /** Declared and built-in metrics (`metrics` is the Prometheus catalog). */
   metricDefs: MetricService;
   feedback: FeedbackService;
+  /** Per-agent capture settings, and datasets built from the captures. */
   capture: CaptureService;
+  datasets: DatasetService;
   metrics: Metrics;
   version: string;
   /** Extra readiness checks (e.g. the routing table is loaded); the DB check is built in. */
@@ -82,6 +86,7 @@ export function createHttpApp(deps: AppDeps): HttpApp {
       ...feedbackRoutes(deps.feedback),
       ...eventRoutes(deps.db),
       ...captureRoutes(deps.capture),
+      ...datasetRoutes(deps.datasets),
       ...tokenRoutes(deps.tokens),
       ...auditRoutes(deps.db),
     ],

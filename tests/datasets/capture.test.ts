@@ -319,10 +319,12 @@ describe("captures survive a database outage with their events (spool and replay
     };
     const log = pino({ level: "silent" });
     // A database nobody listens on: every write fails, so the batch goes to the spool.
+    const quiet = () => {};
     const down = knex({
       client: "pg",
       connection: "postgres://nobody@127.0.0.1:1/none",
       pool: { min: 0, max: 1 },
+      log: { warn: quiet, error: quiet, debug: quiet, deprecate: quiet },
     });
     const broken = new EventRecorder(down, { spoolDir, retryAfterMs: 60_000 }, createMetrics(), log);
     broken.record(event);
