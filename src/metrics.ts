@@ -48,8 +48,21 @@ export function createMetrics() {
       buckets: LATENCY_BUCKETS,
       registers: [registry],
     });
-  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
-    new client.Gauge<L>({ name: P + name, help, labelNames, registers: [registry] });
+  const gauge = <L extends string>(
+    name: string,
+    help: string,
+    labelNames: readonly L[] = [],
+    collect?: (this: client.Gauge<L>) => void,
+  ) =>
+    new client.Gauge<L>({
+      name: P + name,
+      help,
+      labelNames,
+      registers: [registry],
+      ...(collect ? { collect } : {}),
+    });
+  // When the routing table was last swapped in (ms since epoch; 0 = never), read at scrape time.
+  let routingBuiltAt = () => 0;
   /** Only `_sum` and `_count` (no quantiles): a mean that Prometheus can aggregate across replicas. */
   const mean = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
     new client.Summary<L>({ name: P + name, help, labelNames, percentiles: [], registers: [registry] });
@@ -108,7 +121,19 @@ export function createMetrics() {
     ),
     routingReloadsTotal: counter("routing_reloads_total", "Routing table rebuilds, by result", ["result"]),
     routingAgents: gauge("routing_table_agents", "Agents in the current routing table"),
-    routingTableAge: gauge("routing_table_age_seconds", "Seconds since the routing table was last rebuilt"),
+    routingTableAge: gauge(
+      "routing_table_age_seconds",
+      "Seconds since the routing table was last rebuilt",
+      [],
+      function collect() {
+        const builtAt = routingBuiltAt();
+        this.set(builtAt > 0 ? (Date.now() - builtAt) / 1000 : 0);
+      },
+    ),
+    /** Where `routing_table_age_seconds` reads the routing table's build time from. */
+    trackRoutingTable(builtAt: () => number): void {
+      routingBuiltAt = builtAt;
+    },
     autoRollbacksTotal: counter("auto_rollbacks_total", "Experiments stopped by a guardrail breach", [
       "system",
       "agent",

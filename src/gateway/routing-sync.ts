@@ -22,7 +22,9 @@ export class RoutingSync {
     private readonly log: Logger,
     private readonly metrics: Metrics,
     private readonly pollMs: number,
-  ) {}
+  ) {
+    metrics.trackRoutingTable(() => this.table.builtAt);
+  }
 
   get current(): RoutingTable {
     return this.table;

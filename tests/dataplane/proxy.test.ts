@@ -287,3 +287,23 @@ describe("data plane with proxy auth off", () => {
     expect(body.choices[0]?.message.content).toBe("Echo from base-model: hi");
   });
 });
+
+describe("routing table age", () => {
+  it("is exported at scrape time and resets when the table is rebuilt", async () => {
+    const g = await startGateway("pglite");
+    try {
+      const age = async () => {
+        const text = await (await fetch(`${g.url}/metrics`)).text();
+        const line = text.split("\n").find((l) => l.startsWith("agentgate_routing_table_age_seconds "));
+        return Number(line?.split(" ")[1]);
+      };
+      await new Promise((r) => setTimeout(r, 300));
+      const before = await age();
+      expect(before).toBeGreaterThanOrEqual(0.25);
+      await g.gw.routing.reload();
+      expect(await age()).toBeLessThan(before);
+    } finally {
+      await g.close();
+    }
+  });
+});
