@@ -9,6 +9,7 @@ import * as feedbackMetrics from "../../migrations/20261125160000_feedback_metri
 import * as guardrailAlpha from "../../migrations/20261126090000_guardrail_alpha.js";
 import * as reportIndexes from "../../migrations/20261126100000_report_indexes.js";
 import * as captureDatasets from "../../migrations/20261126140000_capture_datasets.js";
+import { sqlStateOf } from "../errors.js";
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
 
@@ -29,10 +30,29 @@ const source: Knex.MigrationSource<readonly [string, Migration]> = {
 
 const config: Knex.MigratorConfig = { migrationSource: source, tableName: "agentgate_migrations" };
 
-/** Applies every pending migration; returns the names applied. */
-export async function migrateLatest(db: Knex): Promise<string[]> {
-  const [, applied] = (await db.migrate.latest(config)) as [number, string[]];
-  return applied;
+/**
+ * Applies every pending migration; returns the names applied. Replicas starting together race
+ * for knex's migration lock (and for creating its bookkeeping tables): the losers wait and retry
+ * until the winner is done, instead of failing their start.
+ */
+export async function migrateLatest(db: Knex, waitMs = 60_000): Promise<string[]> {
+  const deadline = Date.now() + waitMs;
+  for (;;) {
+    try {
+      const [, applied] = (await db.migrate.latest(config)) as [number, string[]];
+      return applied;
+    } catch (err) {
+      if (!isLockContention(err) || Date.now() > deadline) throw err;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+}
+
+function isLockContention(err: unknown): boolean {
+  if ((err as Error)?.name === "MigrationLocked") return true;
+  // Two first starts creating the bookkeeping tables at once: unique_violation / duplicate_table.
+  const code = sqlStateOf(err);
+  return code === "23505" || code === "42P07";
 }
 
 /** Reverts every migration (tests use it to prove `down` works). */

@@ -2,7 +2,7 @@
  * The migrations go up, all the way down, and up again on both backends, and `down` leaves
  * nothing of ours behind.
  */
-import { afterEach, describe, expect, it } from "vitest";
+import { afterEach, describe, expect, inject, it } from "vitest";
 import { type DbHandle, openDb } from "../../src/db/knex.js";
 import { migrateLatest, migrateRollbackAll } from "../../src/db/migrate.js";
 import { backends, createPgDatabase, type TestDatabase } from "../helpers/databases.js";
@@ -76,5 +76,26 @@ describe.each(backends())("migrations on %s", (backend) => {
     expect(await h.db("upstreams").count<{ n: number }[]>({ n: "*" })).toEqual([{ n: 0 }]);
     await h.db("systems").insert({ name: "s", topology: "custom" });
     expect(await h.db("systems").pluck("name")).toEqual(["s"]);
+  });
+});
+
+describe("migrations from replicas starting together", () => {
+  it("lets every replica start: the ones that lose the migration lock wait for the winner", async () => {
+    const pgUrl = inject("pgAdminUrl");
+    expect(pgUrl, "PostgreSQL is required for this test").toBeTruthy();
+    const db = await createPgDatabase();
+    const replicas = [0, 1, 2].map(() => openDb({ databaseUrl: db.url, dataDir: "/nonexistent" }));
+    try {
+      const applied = await Promise.all(replicas.map((r) => migrateLatest(r.db)));
+      // Exactly one replica applied the migrations; the others found nothing left to do.
+      expect(applied.filter((a) => a.length > 0)).toHaveLength(1);
+      expect(applied.flat().length).toBe(applied.find((a) => a.length > 0)?.length);
+      const [first] = replicas;
+      const [done] = await (first as DbHandle).db("agentgate_migrations").count<{ n: number }[]>({ n: "*" });
+      expect(Number(done?.n)).toBe(applied.flat().length);
+    } finally {
+      await Promise.all(replicas.map((r) => r.close()));
+      await db.drop();
+    }
   });
 });
