@@ -9,6 +9,7 @@ import { z } from "zod";
 import { AppError } from "../errors.js";
 import { bearerToken } from "../http/auth.js";
 import type { ChatBody } from "./apply-version.js";
+import { readChunks } from "./read-chunks.js";
 import type { RoutingTable } from "./routing-table.js";
 
 const chatSchema = z.looseObject({
@@ -41,24 +42,34 @@ export function authorizeProxy(
   return name;
 }
 
-/** Reads the request body, refusing more than `max` bytes as soon as they arrive. */
+/**
+ * Reads the request body, refusing more than `max` bytes. Past the limit the rest is drained (not
+ * destroyed) so the 413 answer can still be delivered on the same connection.
+ */
 export async function readBody(req: IncomingMessage, max: number): Promise<Buffer> {
+  const tooLarge = () => new AppError("payload_too_large", `the request body exceeds ${max} bytes`);
   const declared = Number(req.headers["content-length"]);
   if (Number.isFinite(declared) && declared > max) {
     req.resume();
-    throw new AppError("payload_too_large", `the request body exceeds ${max} bytes`);
+    throw tooLarge();
   }
   const parts: Buffer[] = [];
   let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > max) {
-      req.resume();
-      throw new AppError("payload_too_large", `the request body exceeds ${max} bytes`);
-    }
-    parts.push(chunk);
+  let complete: boolean;
+  try {
+    complete = await readChunks(req, (chunk) => {
+      size += chunk.length;
+      parts.push(chunk);
+      return size <= max;
+    });
+  } catch {
+    throw new AppError("invalid_request", "the request body was not received completely");
   }
-  return Buffer.concat(parts);
+  if (!complete) {
+    req.resume();
+    throw tooLarge();
+  }
+  return parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts, size);
 }
 
 export function parseChatBody(raw: Buffer): ChatBody {

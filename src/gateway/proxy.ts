@@ -20,6 +20,7 @@ import { CallRecord } from "./call-record.js";
 import { agentHeaderOf, authorizeProxy, parseChatBody, readBody, sessionOf } from "./chat-request.js";
 import { type JsonSummary, JsonUsageTap } from "./json-usage.js";
 import { costUsd, type PriceTable, resolvePrice } from "./pricing.js";
+import { readChunks } from "./read-chunks.js";
 import { agentOf, type Resolution, resolveRoute } from "./resolve.js";
 import type { RoutingTable, VersionRoute } from "./routing-table.js";
 import { createSseUsageTransform } from "./sse-usage.js";
@@ -269,16 +270,19 @@ async function readJsonAnswer(up: UpstreamResponse): Promise<Answer> {
   const tap = new JsonUsageTap(JSON_HOLD_BYTES);
   const held: Buffer[] = [];
   let bytes = 0;
+  let complete: boolean;
   try {
-    for await (const chunk of up.body as AsyncIterable<Buffer>) {
+    complete = await readChunks(up.body, (chunk) => {
       tap.push(chunk);
       held.push(chunk);
       bytes += chunk.length;
-      if (bytes > JSON_HOLD_BYTES) return { kind: "json", up, held, bytes, tap, summary: null };
-    }
+      return bytes <= JSON_HOLD_BYTES;
+    });
   } catch (err) {
     throw up.classify(err, bytes > 0);
   }
+  // Past the cap the body stays paused, not consumed: forwardJson pipes the rest through.
+  if (!complete) return { kind: "json", up, held, bytes, tap, summary: null };
   // Parse now, so a body that is not a chat completion can still fall back.
   const summary = tap.finish();
   if (summary.malformed) {

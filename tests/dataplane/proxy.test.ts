@@ -270,7 +270,7 @@ describe.each(backends())("data plane on %s", (backend) => {
 describe("data plane with proxy auth off", () => {
   let g: Gateway;
   beforeAll(async () => {
-    g = await startGateway("pglite", { AGENTGATE_PROXY_AUTH: "off" });
+    g = await startGateway("pglite", { AGENTGATE_PROXY_AUTH: "off", AGENTGATE_MAX_BODY_BYTES: "4096" });
     await seedSystem(g, "solo", ["agent"]);
     await routingSettled(g);
   });
@@ -285,6 +285,44 @@ describe("data plane with proxy auth off", () => {
     expect(res.status).toBe(200);
     const body = (await res.json()) as { choices: { message: { content: string } }[] };
     expect(body.choices[0]?.message.content).toBe("Echo from base-model: hi");
+  });
+});
+
+describe("data plane body limit", () => {
+  let g: Gateway;
+  beforeAll(async () => {
+    g = await startGateway("pglite", { AGENTGATE_PROXY_AUTH: "off", AGENTGATE_MAX_BODY_BYTES: "4096" });
+    await seedSystem(g, "solo", ["agent"]);
+    await routingSettled(g);
+  });
+  afterAll(() => g?.close());
+
+  const big = JSON.stringify({ messages: [{ role: "user", content: "x".repeat(10_000) }] });
+
+  it("answers 413 to a body announced too large, and to one that turns out too large while streaming in", async () => {
+    const announced = await fetch(`${g.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-agent": "solo/agent" },
+      body: big,
+    });
+    expect(announced.status).toBe(413);
+    expect(((await announced.json()) as { error: { code: string } }).error.code).toBe("payload_too_large");
+
+    // No content-length: the limit is found while reading, and the 413 still reaches the client.
+    const chunked = await fetch(`${g.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-agent": "solo/agent" },
+      body: new Blob([big]).stream(),
+      duplex: "half",
+    } as RequestInit);
+    expect(chunked.status).toBe(413);
+    // The connection stays usable for the next call.
+    const ok = await fetch(`${g.url}/v1/chat/completions`, {
+      method: "POST",
+      headers: { "content-type": "application/json", "x-agent": "solo/agent" },
+      body: JSON.stringify({ messages: [{ role: "user", content: "hi" }] }),
+    });
+    expect(ok.status).toBe(200);
   });
 });
 
