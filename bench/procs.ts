@@ -59,6 +59,8 @@ export class Proc {
       this.waiting.delete(m.id);
     });
     this.exited = new Promise((resolve) => child.once("exit", () => resolve()));
+    // A send on a channel the child already closed (it was stopped by a signal) is not fatal here.
+    child.on("error", () => {});
   }
 
   static start(
@@ -111,8 +113,10 @@ export class Proc {
   }
 
   async stop(): Promise<void> {
-    if (this.child.exitCode !== null) return;
-    this.child.send({ type: "stop" } satisfies ToChild);
+    if (this.child.exitCode !== null || this.child.signalCode !== null) return;
+    // On Ctrl-C or a `timeout`, the signal may already have reached the child and closed the channel.
+    if (this.child.connected) this.child.send({ type: "stop" } satisfies ToChild);
+    else this.child.kill("SIGTERM");
     const killer = setTimeout(() => this.child.kill("SIGKILL"), 15_000);
     await this.exited;
     clearTimeout(killer);

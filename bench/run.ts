@@ -161,8 +161,13 @@ async function cleanup(): Promise<void> {
   cleaned = true;
   await Promise.allSettled(procs.map((p) => p.stop()));
   await Promise.allSettled(dbs.map((d) => d.drop()));
-  rmSync(tmp, { recursive: true, force: true });
-  rmSync(buildDir, { recursive: true, force: true });
+  for (const dir of [tmp, buildDir]) {
+    try {
+      rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
+    } catch (err) {
+      console.error(`could not remove ${dir}: ${(err as Error).message}`);
+    }
+  }
 }
 process.once("SIGINT", () => void cleanup().finally(() => process.exit(130)));
 process.once("SIGTERM", () => void cleanup().finally(() => process.exit(143)));
