@@ -50,9 +50,10 @@ export async function migrateLatest(db: Knex, waitMs = 60_000): Promise<string[]
 
 function isLockContention(err: unknown): boolean {
   if ((err as Error)?.name === "MigrationLocked") return true;
-  // Two first starts creating the bookkeeping tables at once: unique_violation / duplicate_table.
+  // Two first starts creating the bookkeeping tables at once: unique_violation, duplicate_table,
+  // or duplicate_object (the table's row type), depending on where the race is lost.
   const code = sqlStateOf(err);
-  return code === "23505" || code === "42P07";
+  return code === "23505" || code === "42P07" || code === "42710";
 }
 
 /** Reverts every migration (tests use it to prove `down` works). */
