@@ -85,3 +85,17 @@ export function sqlStateOf(err: unknown): string | undefined {
 }
 
 export const UNIQUE_VIOLATION = "23505";
+
+/**
+ * Runs a creation; a unique violation (the name is taken, possibly by a concurrent request) becomes
+ * `409 already_exists` naming the object, e.g. "system 'support' already exists".
+ */
+export async function uniqueName<T>(what: string, name: string, create: () => Promise<T>): Promise<T> {
+  try {
+    return await create();
+  } catch (err) {
+    if (sqlStateOf(err) === UNIQUE_VIOLATION)
+      throw new AppError("already_exists", `${what} '${name}' already exists`, "name");
+    throw err;
+  }
+}

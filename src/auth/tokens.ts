@@ -5,7 +5,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { Knex } from "knex";
 import { recordAudit } from "../audit/audit.js";
-import { AppError, notFound, sqlStateOf, UNIQUE_VIOLATION } from "../errors.js";
+import { notFound, uniqueName } from "../errors.js";
 import type { Actor, Scope } from "./scopes.js";
 
 export const BOOTSTRAP_ACTOR = "bootstrap-admin";
@@ -62,8 +62,8 @@ export class TokenService {
     input: { name: string; scopes: Scope[] },
   ): Promise<TokenInfo & { token: string }> {
     const token = `agk_${randomBytes(24).toString("base64url")}`;
-    try {
-      return await this.db.transaction(async (trx) => {
+    return uniqueName("token", input.name, () =>
+      this.db.transaction(async (trx) => {
         const [row] = await trx("api_tokens")
           .insert({
             name: input.name,
@@ -83,13 +83,8 @@ export class TokenService {
         });
         await this.onChange(trx);
         return { ...info, token };
-      });
-    } catch (err) {
-      if (sqlStateOf(err) === UNIQUE_VIOLATION) {
-        throw new AppError("already_exists", `token '${input.name}' already exists`, "name");
-      }
-      throw err;
-    }
+      }),
+    );
   }
 
   async list(): Promise<TokenInfo[]> {

@@ -13,7 +13,7 @@ import { createHash } from "node:crypto";
 import type { Knex } from "knex";
 import { recordAudit } from "../audit/audit.js";
 import type { Actor } from "../auth/scopes.js";
-import { AppError, notFound, sqlStateOf, UNIQUE_VIOLATION } from "../errors.js";
+import { AppError, notFound, uniqueName } from "../errors.js";
 import { DECLARE_HINT, findDeclaredMetric } from "../experiments/metrics.js";
 import type { PromptOverride } from "../gateway/routing-table.js";
 import { type AgentRow, findAgent, iso } from "../registry/lookup.js";
@@ -158,8 +158,8 @@ export class DatasetService {
             files.map((file) => file.examples),
           );
 
-    try {
-      return await this.db.transaction(async (trx) => {
+    return uniqueName("dataset", input.name, () =>
+      this.db.transaction(async (trx) => {
         const [row] = await trx("datasets")
           .insert({
             name: input.name,
@@ -208,12 +208,8 @@ export class DatasetService {
           },
         });
         return view;
-      });
-    } catch (err) {
-      if (sqlStateOf(err) === UNIQUE_VIOLATION)
-        throw new AppError("already_exists", `dataset '${input.name}' already exists`, "name");
-      throw err;
-    }
+      }),
+    );
   }
 
   async list(q: { before?: number; limit: number }): Promise<DatasetView[]> {

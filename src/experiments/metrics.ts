@@ -12,7 +12,7 @@ import type { Knex } from "knex";
 import { z } from "zod";
 import { recordAudit } from "../audit/audit.js";
 import type { Actor } from "../auth/scopes.js";
-import { AppError, notFound, sqlStateOf, UNIQUE_VIOLATION } from "../errors.js";
+import { AppError, notFound, uniqueName } from "../errors.js";
 import { iso } from "../registry/lookup.js";
 import { nameSchema } from "../registry/names.js";
 
@@ -196,8 +196,8 @@ export class MetricService {
   constructor(private readonly db: Knex) {}
 
   async create(actor: Actor, input: MetricCreate): Promise<MetricView> {
-    try {
-      return await this.db.transaction(async (trx) => {
+    return uniqueName("metric", input.name, () =>
+      this.db.transaction(async (trx) => {
         const [row] = await trx("metrics")
           .insert({
             name: input.name,
@@ -221,12 +221,8 @@ export class MetricService {
           },
         });
         return view;
-      });
-    } catch (err) {
-      if (sqlStateOf(err) === UNIQUE_VIOLATION)
-        throw new AppError("already_exists", `metric '${input.name}' already exists`, "name");
-      throw err;
-    }
+      }),
+    );
   }
 
   /** Built-in metrics first, then the declared ones by name. */

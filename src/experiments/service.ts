@@ -11,7 +11,7 @@ import { randomBytes } from "node:crypto";
 import type { Knex } from "knex";
 import { recordAudit } from "../audit/audit.js";
 import type { Actor } from "../auth/scopes.js";
-import { AppError, notFound, sqlStateOf, UNIQUE_VIOLATION } from "../errors.js";
+import { AppError, notFound, uniqueName } from "../errors.js";
 import { findAgent, findSystem, iso } from "../registry/lookup.js";
 import { guardrailProblem, isGuardrailBuiltIn } from "./guardrails.js";
 import { assertKnownMetrics } from "./metrics.js";
@@ -63,8 +63,8 @@ export class ExperimentService {
   ) {}
 
   async create(actor: Actor, input: ExperimentCreate): Promise<ExperimentView> {
-    try {
-      return await this.db.transaction(async (trx) => {
+    return uniqueName("experiment", input.name, () =>
+      this.db.transaction(async (trx) => {
         // Every metric named must be declared or built in.
         await assertKnownMetrics(trx, [
           ...(input.primary_metric ? [["primary_metric", input.primary_metric] as const] : []),
@@ -145,12 +145,8 @@ export class ExperimentService {
           after: { name: view.name, system: view.system, agent: view.agent, arms: view.arms },
         });
         return view;
-      });
-    } catch (err) {
-      if (sqlStateOf(err) === UNIQUE_VIOLATION)
-        throw new AppError("already_exists", `experiment '${input.name}' already exists`, "name");
-      throw err;
-    }
+      }),
+    );
   }
 
   async get(id: number): Promise<ExperimentView> {

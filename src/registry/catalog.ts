@@ -2,7 +2,7 @@
 import type { Knex } from "knex";
 import { recordAudit } from "../audit/audit.js";
 import type { Actor } from "../auth/scopes.js";
-import { AppError, sqlStateOf, UNIQUE_VIOLATION } from "../errors.js";
+import { uniqueName } from "../errors.js";
 import { type AgentRow, findAgent, findSystem, iso, type SystemRow } from "./lookup.js";
 import { agentRef } from "./names.js";
 import type { AgentCreate, AgentView, SystemCreate, SystemView } from "./schemas.js";
@@ -21,8 +21,8 @@ export class CatalogService {
   constructor(private readonly db: Knex) {}
 
   async createSystem(actor: Actor, input: SystemCreate): Promise<SystemView> {
-    try {
-      return await this.db.transaction(async (trx) => {
+    return uniqueName("system", input.name, () =>
+      this.db.transaction(async (trx) => {
         const [row] = await trx("systems")
           .insert({ name: input.name, topology: input.topology, description: input.description ?? null })
           .returning("*");
@@ -35,12 +35,8 @@ export class CatalogService {
           after: view,
         });
         return view;
-      });
-    } catch (err) {
-      if (sqlStateOf(err) === UNIQUE_VIOLATION)
-        throw new AppError("already_exists", `system '${input.name}' already exists`, "name");
-      throw err;
-    }
+      }),
+    );
   }
 
   async listSystems(): Promise<SystemView[]> {
@@ -59,8 +55,8 @@ export class CatalogService {
   }
 
   async createAgent(actor: Actor, system: string, input: AgentCreate): Promise<AgentView> {
-    try {
-      return await this.db.transaction(async (trx) => {
+    return uniqueName("agent", agentRef(system, input.name), () =>
+      this.db.transaction(async (trx) => {
         const sys = await findSystem(trx, system);
         const [row] = await trx("agents")
           .insert({
@@ -79,17 +75,8 @@ export class CatalogService {
           after: { role: view.role, description: view.description },
         });
         return view;
-      });
-    } catch (err) {
-      if (sqlStateOf(err) === UNIQUE_VIOLATION) {
-        throw new AppError(
-          "already_exists",
-          `agent '${agentRef(system, input.name)}' already exists`,
-          "name",
-        );
-      }
-      throw err;
-    }
+      }),
+    );
   }
 
   async listAgents(system: string): Promise<AgentView[]> {

@@ -2,7 +2,7 @@
 import type { Knex } from "knex";
 import { recordAudit } from "../audit/audit.js";
 import type { Actor } from "../auth/scopes.js";
-import { AppError, notFound, sqlStateOf, UNIQUE_VIOLATION } from "../errors.js";
+import { AppError, notFound, uniqueName } from "../errors.js";
 import { iso } from "./lookup.js";
 import type { UpstreamCreate, UpstreamUpdate, UpstreamView } from "./schemas.js";
 
@@ -30,8 +30,8 @@ export class UpstreamService {
   ) {}
 
   async create(actor: Actor, input: UpstreamCreate): Promise<UpstreamView> {
-    try {
-      return await this.db.transaction(async (trx) => {
+    return uniqueName("upstream", input.name, () =>
+      this.db.transaction(async (trx) => {
         const [row] = await trx("upstreams")
           .insert({ ...input, api_key_env: input.api_key_env ?? null })
           .returning("*");
@@ -44,12 +44,8 @@ export class UpstreamService {
           after: view,
         });
         return view;
-      });
-    } catch (err) {
-      if (sqlStateOf(err) === UNIQUE_VIOLATION)
-        throw new AppError("already_exists", `upstream '${input.name}' already exists`, "name");
-      throw err;
-    }
+      }),
+    );
   }
 
   async list(): Promise<UpstreamView[]> {
