@@ -17,10 +17,18 @@
  *   html             200 with an HTML page instead of JSON
  * `x-fake-latency-ms` (or `latencyMs`) delays every answer's headers; `x-fake-chunk-delay-ms`
  * (or `chunkDelayMs`) spaces stream chunks; `x-fake-cached-tokens` sets cached prompt tokens.
+ * `reply` replaces the echo with content of the test's choosing (e.g. DSPy's field format).
  */
 import { createServer, type IncomingHttpHeaders, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo, Socket } from "node:net";
-import { buildAnswer, type ChatRequest, CREATED, completion, streamEvents } from "./openai-format.js";
+import {
+  buildAnswer,
+  type ChatRequest,
+  CREATED,
+  completion,
+  streamEvents,
+  withContent,
+} from "./openai-format.js";
 
 export type FaultName =
   | `${number}`
@@ -64,6 +72,11 @@ export type FakeOptions = {
   /** When set, requests must carry `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
   models?: string[];
+  /**
+   * The assistant content for a request instead of the echo (`undefined` keeps the echo). Clients
+   * that parse the answer, like DSPy's ChatAdapter, need their own format back.
+   */
+  reply?: (request: ChatRequest, model: string) => string | undefined;
 };
 
 export async function startFakeUpstream(opts: FakeOptions = {}): Promise<FakeUpstream> {
@@ -165,12 +178,14 @@ export async function startFakeUpstream(opts: FakeOptions = {}): Promise<FakeUps
       res.writeHead(200, { "content-type": "text/html" });
       return void res.end("<html><body>Welcome to the captive portal</body></html>");
     }
-    const answer = buildAnswer(
+    const echo = buildAnswer(
       chat,
       model,
       `chatcmpl-fake-${++counter}`,
       Number(req.headers["x-fake-cached-tokens"] ?? 0),
     );
+    const custom = opts.reply?.(chat, model);
+    const answer = custom === undefined ? echo : withContent(echo, custom);
     const chunkDelay = Number(req.headers["x-fake-chunk-delay-ms"] ?? opts.chunkDelayMs ?? 0);
     if (chat.stream === true) {
       res.writeHead(200, { "content-type": "text/event-stream; charset=utf-8", "cache-control": "no-cache" });

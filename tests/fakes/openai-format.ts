@@ -43,6 +43,13 @@ export function buildAnswer(chat: ChatRequest, model: string, id: string, cached
   return { id, model, pieces, finishReason, usage: usageOf(prompt, pieces.length, cached) };
 }
 
+/** The same answer with `text` as its content; pieces keep their leading whitespace, so newlines survive. */
+export function withContent(a: Answer, text: string): Answer {
+  const pieces = text.match(/\s*\S+/g) ?? [];
+  const cached = a.usage.prompt_tokens_details.cached_tokens;
+  return { ...a, pieces, usage: usageOf(a.usage.prompt_tokens, pieces.length, cached) };
+}
+
 function usageOf(prompt: number, completion: number, cached: number) {
   return {
     prompt_tokens: prompt,
