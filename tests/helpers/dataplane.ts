@@ -3,7 +3,7 @@
  * helper and an `openai` SDK client pointed at the gateway, as agent developers use it.
  */
 import OpenAI from "openai";
-import { type FakeUpstream, startFakeUpstream } from "../fakes/fake-upstream.js";
+import { type FakeOptions, type FakeUpstream, startFakeUpstream } from "../fakes/fake-upstream.js";
 import type { Backend } from "./databases.js";
 import { ADMIN_TOKEN, type InstanceOptions, startTestInstance, type TestInstance } from "./instance.js";
 
@@ -26,9 +26,9 @@ export const MODELS = ["base-model", "ft-model", "ft-global", "other-model"];
 export async function startGateway(
   backend: Backend,
   env: Record<string, string> = {},
-  opts: InstanceOptions = {},
+  opts: InstanceOptions & { fake?: FakeOptions } = {},
 ): Promise<Gateway> {
-  const fake = await startFakeUpstream({ models: MODELS });
+  const fake = await startFakeUpstream({ models: MODELS, ...opts.fake });
   const t = await startTestInstance(backend, env, opts);
   const admin = async <T>(method: string, path: string, body?: unknown, expect?: number): Promise<T> => {
     const res = await fetch(`${t.url}/api/v1${path}`, {
