@@ -23,7 +23,8 @@ import { costUsd, type PriceTable, resolvePrice } from "./pricing.js";
 import { readChunks } from "./read-chunks.js";
 import { agentOf, type Resolution, resolveRoute } from "./resolve.js";
 import type { RoutingTable, VersionRoute } from "./routing-table.js";
-import { createSseUsageTransform } from "./sse-usage.js";
+import { ClientClosedError, pumpSse } from "./sse-pump.js";
+import { SseUsageTap } from "./sse-usage.js";
 import { resolveApiKey, type UpstreamClient, type UpstreamResponse } from "./upstream-client.js";
 import { classifyError, isFallbackEligible, toAppError, UpstreamError } from "./upstream-errors.js";
 
@@ -142,6 +143,8 @@ export function createDataPlane(deps: DataPlaneDeps) {
       const appErr = toClientError(err, call);
       if (appErr.code === "internal_error")
         deps.log.error({ err, requestId: call.requestId }, "data plane error");
+      // A call cancelled because the client left has nobody to answer: `finish` records it as 499.
+      if (err instanceof UpstreamError && err.errorClass === "aborted") return;
       if (!res.headersSent) sendError(res, appErr);
       else if (!res.writableEnded) res.destroy();
       call.failed(appErr.status);
@@ -180,24 +183,24 @@ async function forwardStream(
   call: CallRecord,
   stripUsage: boolean,
 ): Promise<void> {
-  const { stream: tapStream, tap } = createSseUsageTransform({
-    stripUsage,
-    captureMaxChars: call.captureMaxChars,
-  });
+  const tap = new SseUsageTap({ stripUsage, captureMaxChars: call.captureMaxChars });
   res.writeHead(200, {
     "content-type": "text/event-stream",
     "cache-control": "no-cache",
     connection: "keep-alive",
   });
-  tapStream.on("data", () => {});
   let failure: UpstreamError | null = null;
+  let clientLeft = false;
   try {
-    await pipeline(up.body, tapStream, res, { end: false });
+    await pumpSse(up.body, tap, res);
   } catch (err) {
-    failure = up.classify(err, true);
+    // The client going away is not the upstream's fault: the event records it as 499 `aborted`.
+    clientLeft = err instanceof ClientClosedError || res.destroyed;
+    if (!clientLeft) failure = up.classify(err, true);
   }
   call.upstreamDone();
   call.streamed(tap.summary);
+  if (clientLeft) return;
   if (!failure && tap.summary.malformedEvents > 0)
     failure = new UpstreamError("malformed", "upstream stream carried an event that is not JSON");
   if (!failure && !tap.summary.done)
