@@ -5,6 +5,7 @@ import { registerAgents } from "./commands/agents.js";
 import { registerAudit } from "./commands/audit.js";
 import { registerCapture } from "./commands/capture.js";
 import { registerDatasets } from "./commands/datasets.js";
+import { registerDemo } from "./commands/demo.js";
 import { registerExperiments } from "./commands/experiments.js";
 import { registerFeedback } from "./commands/feedback.js";
 import { registerMetrics } from "./commands/metrics.js";
@@ -42,6 +43,7 @@ export function buildProgram(): Command {
     .description("apply pending database migrations (DATABASE_URL, else the embedded database)")
     .action((_opts: unknown, cmd: Command) => migrate(jsonMode(cmd)));
 
+  registerDemo(program);
   registerTokens(program);
   registerUpstreams(program);
   registerSystems(program);
