@@ -5,7 +5,7 @@
  */
 import type { FakeOptions } from "../fakes/fake-upstream.js";
 import type { Backend } from "../helpers/databases.js";
-import { eventsFlushed, type Gateway, startGateway } from "../helpers/dataplane.js";
+import { eventsFlushed, type Gateway, routingSettled, startGateway } from "../helpers/dataplane.js";
 
 export type InteropGateway = Gateway & {
   /** A token of scope `proxy`: what an agent puts in its OpenAI API key. */
@@ -33,6 +33,39 @@ export async function startInteropGateway(backend: Backend, fake: FakeOptions = 
       AGENTGATE_FEEDBACK_KEY: feedbackKey,
     },
   };
+}
+
+/**
+ * A system of four agents for the client suites: `writer` answers; `broken`'s upstream answers
+ * 500; `slow`'s never answers within its upstream's 300 ms first-byte timeout; `truncated`'s
+ * streams are cut after a few chunks.
+ */
+export async function seedClientAgents(g: Gateway, system: string): Promise<void> {
+  await g.admin("POST", "/upstreams", {
+    name: "impatient",
+    base_url: g.fake.url,
+    first_byte_timeout_ms: 300,
+    timeout_ms: 1000,
+  });
+  await g.admin("POST", "/systems", { name: system, topology: "custom" });
+  const agents = [
+    ["writer", "fake", "base-model"],
+    ["broken", "fake", "broken-model"],
+    ["slow", "impatient", "slow-model"],
+    ["truncated", "fake", "cut-model"],
+  ];
+  for (const [agent, upstream, model] of agents) {
+    await g.admin("POST", `/systems/${system}/agents`, { name: agent });
+    await g.admin("POST", `/systems/${system}/agents/${agent}/versions`, {
+      kind: "base_optimized",
+      upstream,
+      model,
+    });
+  }
+  g.fake.setFault("broken-model", { fault: "500" });
+  g.fake.setFault("slow-model", { fault: "slow", delayMs: 3000 });
+  g.fake.setFault("cut-model", { fault: "truncate" });
+  await routingSettled(g);
 }
 
 export type StoredEvent = {

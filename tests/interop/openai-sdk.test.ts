@@ -7,8 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backends } from "../helpers/databases.js";
-import { routingSettled } from "../helpers/dataplane.js";
-import { eventOf, type InteropGateway, startInteropGateway } from "./gateway.js";
+import { eventOf, type InteropGateway, seedClientAgents, startInteropGateway } from "./gateway.js";
 import { interopPython, runPython } from "./python.js";
 
 type Usage = { prompt_tokens: number; completion_tokens: number; total_tokens: number };
@@ -66,32 +65,7 @@ describe.each(backends())("openai Python SDK through agentgate on %s", (backend)
 
   beforeAll(async () => {
     g = await startInteropGateway(backend);
-    // An upstream that gives up quickly, for the timeout case.
-    await g.admin("POST", "/upstreams", {
-      name: "impatient",
-      base_url: g.fake.url,
-      first_byte_timeout_ms: 300,
-      timeout_ms: 1000,
-    });
-    await g.admin("POST", "/systems", { name: SYSTEM, topology: "custom" });
-    const agents = [
-      ["writer", "fake", "base-model"],
-      ["broken", "fake", "broken-model"],
-      ["slow", "impatient", "slow-model"],
-      ["truncated", "fake", "cut-model"],
-    ];
-    for (const [agent, upstream, model] of agents) {
-      await g.admin("POST", `/systems/${SYSTEM}/agents`, { name: agent });
-      await g.admin("POST", `/systems/${SYSTEM}/agents/${agent}/versions`, {
-        kind: "base_optimized",
-        upstream,
-        model,
-      });
-    }
-    g.fake.setFault("broken-model", { fault: "500" });
-    g.fake.setFault("slow-model", { fault: "slow", delayMs: 3000 });
-    g.fake.setFault("cut-model", { fault: "truncate" });
-    await routingSettled(g);
+    await seedClientAgents(g, SYSTEM);
     ({ result: r } = await runPython<Result>("openai_sdk.py", {
       env: { ...g.pyEnv, AGENTGATE_SYSTEM: SYSTEM, AGENTGATE_SESSION: SESSION },
     }));
