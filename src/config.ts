@@ -53,6 +53,11 @@ const envSchema = z.object({
     .int("must be an integer")
     .refine((v) => v === 0 || v >= 1000, "must be 0 (off) or at least 1000")
     .default(3_600_000),
+  AGENTGATE_FINETUNE_POLL_MS: z.coerce
+    .number({ error: "must be a number" })
+    .int("must be an integer")
+    .refine((v) => v === 0 || v >= 50, "must be 0 (off) or at least 50")
+    .default(30_000),
   AGENTGATE_MAX_BODY_BYTES: z.coerce
     .number({ error: "must be a number" })
     .int("must be an integer")
@@ -82,6 +87,8 @@ export type Config = {
   guardrailIntervalMs: number;
   /** How often expired captures are deleted (each agent's retention); 0 turns the job off. */
   captureCleanupMs: number;
+  /** How often running fine-tune jobs are asked about; 0 turns the follower off. */
+  fineTunePollMs: number;
 };
 
 export class ConfigError extends Error {
@@ -119,5 +126,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     routingPollMs: e.AGENTGATE_ROUTING_POLL_MS,
     guardrailIntervalMs: e.AGENTGATE_GUARDRAIL_INTERVAL_MS,
     captureCleanupMs: e.AGENTGATE_CAPTURE_CLEANUP_MS,
+    fineTunePollMs: e.AGENTGATE_FINETUNE_POLL_MS,
   };
 }

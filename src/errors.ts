@@ -26,6 +26,7 @@ const CODES = {
   metric_not_found: [404, "not_found_error"],
   session_not_found: [404, "not_found_error"],
   dataset_not_found: [404, "not_found_error"],
+  fine_tune_not_found: [404, "not_found_error"],
   method_not_allowed: [405, "invalid_request_error"],
   already_exists: [409, "conflict_error"],
   in_use: [409, "conflict_error"],

@@ -18,6 +18,8 @@ import { EventRecorder } from "./events/recorder.js";
 import { FeedbackService } from "./experiments/feedback.js";
 import { Guardian } from "./experiments/guardian.js";
 import { MetricService } from "./experiments/metrics.js";
+import { FineTuneFollower } from "./finetune/follower.js";
+import { FineTuneService } from "./finetune/service.js";
 import { PromotionService } from "./experiments/promote.js";
 import { ExperimentService } from "./experiments/service.js";
 import { sha256Hex } from "./gateway/chat-request.js";
@@ -58,6 +60,8 @@ export type Agentgate = {
   guardian: Guardian;
   /** Deletes captures past their agent's retention (tests call `run()` directly). */
   captureCleaner: CaptureCleaner;
+  /** Follows running fine-tune jobs (tests call `sweep()` directly). */
+  fineTuneFollower: FineTuneFollower;
   close(): Promise<void>;
 };
 
@@ -102,6 +106,8 @@ async function assemble(
   const feedback = new FeedbackService(db, metrics);
   const capture = new CaptureService(db, onChange);
   const datasets = new DatasetService(db);
+  const prices = await loadPriceTable(config.pricesFile);
+  const fineTunes = new FineTuneService({ db, prices, onChange, env: opts.env ?? process.env });
 
   const routing = new RoutingSync(db, log, metrics, config.routingPollMs);
   await routing.start();
@@ -125,12 +131,15 @@ async function assemble(
   const captureCleaner = new CaptureCleaner(db, log, { intervalMs: config.captureCleanupMs });
   captureCleaner.start();
   started.push(() => captureCleaner.stop());
+  const fineTuneFollower = new FineTuneFollower(db, fineTunes, log, { intervalMs: config.fineTunePollMs });
+  fineTuneFollower.start();
+  started.push(() => fineTuneFollower.stop());
   const upstreams = new UpstreamClient();
   started.push(() => upstreams.close());
   const dataPlane = createDataPlane({
     routing,
     upstreams,
-    prices: await loadPriceTable(config.pricesFile),
+    prices,
     recorder,
     metrics,
     log,
@@ -150,6 +159,7 @@ async function assemble(
     feedback,
     capture,
     datasets,
+    fineTunes,
     metrics,
     version: VERSION,
     readinessChecks: { routing_table: () => routing.ready },
@@ -203,6 +213,7 @@ async function assemble(
     recorder,
     guardian,
     captureCleaner,
+    fineTuneFollower,
     close,
   };
 }

@@ -8,6 +8,7 @@ import { registerDatasets } from "./commands/datasets.js";
 import { registerDemo } from "./commands/demo.js";
 import { registerExperiments } from "./commands/experiments.js";
 import { registerFeedback } from "./commands/feedback.js";
+import { registerFinetune } from "./commands/finetune.js";
 import { registerMetrics } from "./commands/metrics.js";
 import { registerRollout } from "./commands/rollout.js";
 import { registerSystems } from "./commands/systems.js";
@@ -55,6 +56,7 @@ export function buildProgram(): Command {
   registerFeedback(program);
   registerCapture(program);
   registerDatasets(program);
+  registerFinetune(program);
   registerAudit(program);
   return program;
 }

@@ -9,6 +9,7 @@ import * as feedbackMetrics from "../../migrations/20261125160000_feedback_metri
 import * as guardrailAlpha from "../../migrations/20261126090000_guardrail_alpha.js";
 import * as reportIndexes from "../../migrations/20261126100000_report_indexes.js";
 import * as captureDatasets from "../../migrations/20261126140000_capture_datasets.js";
+import * as fineTunes from "../../migrations/20261127090000_fine_tunes.js";
 import { sqlStateOf } from "../errors.js";
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
@@ -20,6 +21,7 @@ const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ["20261126090000_guardrail_alpha", guardrailAlpha],
   ["20261126100000_report_indexes", reportIndexes],
   ["20261126140000_capture_datasets", captureDatasets],
+  ["20261127090000_fine_tunes", fineTunes],
 ];
 
 const source: Knex.MigrationSource<readonly [string, Migration]> = {

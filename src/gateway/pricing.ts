@@ -19,10 +19,13 @@ import defaults from "./prices.json" with { type: "json" };
 import type { Pricing } from "./routing-table.js";
 import type { Usage } from "./usage.js";
 
-export type Price = Pricing;
+/** `training_per_mtok`: what fine-tuning this (base) model costs per million trained tokens. */
+export type Price = Pricing & { training_per_mtok?: number };
+
+const priceEntry = pricingSchema.extend({ training_per_mtok: z.number().min(0).optional() });
 
 const priceFile = z.looseObject({
-  models: z.record(z.string().min(1, "model name must not be empty"), pricingSchema.nullable()),
+  models: z.record(z.string().min(1, "model name must not be empty"), priceEntry.nullable()),
 });
 
 /** Largest number of distinct model names whose lookup result is remembered. */
@@ -126,6 +129,22 @@ export function resolvePrice(
   if (versionPricing) return { price: versionPricing, source: "version" };
   const price = table.lookup(model);
   return price ? { price, source: "table" } : null;
+}
+
+/**
+ * USD cost of a fine-tune: trained tokens (billable, epochs included) × the base model's training
+ * price. Null with the reason when the table has no training price or the trainer no token count.
+ */
+export function trainingCostUsd(
+  table: PriceTable,
+  baseModel: string,
+  trainedTokens: number | null,
+): { cost: number | null; note: string | null } {
+  const price = table.lookup(baseModel)?.training_per_mtok;
+  if (price === undefined)
+    return { cost: null, note: `no training price for '${baseModel}' in the price table` };
+  if (trainedTokens === null) return { cost: null, note: "the trainer did not report trained_tokens" };
+  return { cost: (trainedTokens * price) / 1_000_000, note: null };
 }
 
 /**

@@ -14,6 +14,8 @@ import type { DatasetService } from "../datasets/service.js";
 import type { Db } from "../db/knex.js";
 import { eventRoutes } from "../events/routes.js";
 import type { FeedbackService } from "../experiments/feedback.js";
+import { fineTuneRoutes } from "../finetune/routes.js";
+import type { FineTuneService } from "../finetune/service.js";
 import { feedbackRoutes } from "../experiments/feedback-routes.js";
 import { metricRoutes } from "../experiments/metric-routes.js";
 import type { MetricService } from "../experiments/metrics.js";
@@ -44,6 +46,7 @@ export type AppDeps = {
   /** Per-agent capture settings, and datasets built from the captures. */
   capture: CaptureService;
   datasets: DatasetService;
+  fineTunes: FineTuneService;
   metrics: Metrics;
   version: string;
   /** Extra readiness checks (e.g. the routing table is loaded); the DB check is built in. */
@@ -87,6 +90,7 @@ export function createHttpApp(deps: AppDeps): HttpApp {
       ...eventRoutes(deps.db),
       ...captureRoutes(deps.capture),
       ...datasetRoutes(deps.datasets),
+      ...fineTuneRoutes(deps.fineTunes),
       ...tokenRoutes(deps.tokens),
       ...auditRoutes(deps.db),
     ],

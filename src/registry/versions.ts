@@ -22,54 +22,8 @@ export class VersionService {
 
   async register(actor: Actor, system: string, agent: string, input: VersionCreate): Promise<VersionView> {
     return this.db.transaction(async (trx) => {
-      const a = await findAgent(trx, system, agent, { lock: true });
-      const ref = agentRef(system, agent);
-      const upstreamId = await findUpstreamId(trx, input.upstream, { share: true });
-      const parent = (input.lineage as { parent_version?: number } | null | undefined)?.parent_version;
-      if (parent !== undefined && parent >= a.next_version) {
-        throw new AppError(
-          "invalid_request",
-          `lineage.parent_version: version ${parent} of '${ref}' does not exist`,
-          "lineage.parent_version",
-        );
-      }
-      const number = a.next_version;
-      await trx("agents")
-        .where({ id: a.id })
-        .update({ next_version: number + 1 });
-      const [row] = await trx("versions")
-        .insert({
-          agent_id: a.id,
-          number,
-          kind: input.kind,
-          upstream_id: upstreamId,
-          model: input.model,
-          prompt: json(input.prompt),
-          params: json(input.params),
-          lineage: json(input.lineage),
-          training_cost_usd: input.training_cost_usd ?? null,
-          pricing: json(input.pricing),
-          tags: JSON.stringify(input.tags ?? {}),
-          created_by: actor.name,
-        })
-        .returning("*");
-      await recordAudit(trx, {
-        actor: actor.name,
-        action: "version.register",
-        objectType: "agent",
-        objectKey: ref,
-        after: { version: number, kind: input.kind, upstream: input.upstream, model: input.model },
-      });
-      if (number === 1) {
-        await moveAlias(trx, actor, {
-          agent: a,
-          ref,
-          alias: "champion",
-          to: row,
-          reason: "first version of the agent",
-        });
-      }
-      await this.onChange(trx);
+      const row = await registerVersion(trx, actor, system, agent, input, this.onChange);
+      const a = await findAgent(trx, system, agent);
       return this.present(trx, system, agent, a, row);
     });
   }
@@ -116,4 +70,67 @@ export class VersionService {
       created_at: iso(row.created_at),
     };
   }
+}
+
+/**
+ * Registers a version inside the caller's transaction (the fine-tune follower registers a job's
+ * versions in the same transaction that marks the job registered). Takes the agent's row lock.
+ */
+export async function registerVersion(
+  trx: Knex.Transaction,
+  actor: Actor,
+  system: string,
+  agent: string,
+  input: VersionCreate,
+  onChange: (trx: Knex.Transaction) => Promise<void>,
+): Promise<VersionRow> {
+  const a = await findAgent(trx, system, agent, { lock: true });
+  const ref = agentRef(system, agent);
+  const upstreamId = await findUpstreamId(trx, input.upstream, { share: true });
+  const parent = (input.lineage as { parent_version?: number } | null | undefined)?.parent_version;
+  if (parent !== undefined && parent >= a.next_version) {
+    throw new AppError(
+      "invalid_request",
+      `lineage.parent_version: version ${parent} of '${ref}' does not exist`,
+      "lineage.parent_version",
+    );
+  }
+  const number = a.next_version;
+  await trx("agents")
+    .where({ id: a.id })
+    .update({ next_version: number + 1 });
+  const [row] = await trx("versions")
+    .insert({
+      agent_id: a.id,
+      number,
+      kind: input.kind,
+      upstream_id: upstreamId,
+      model: input.model,
+      prompt: json(input.prompt),
+      params: json(input.params),
+      lineage: json(input.lineage),
+      training_cost_usd: input.training_cost_usd ?? null,
+      pricing: json(input.pricing),
+      tags: JSON.stringify(input.tags ?? {}),
+      created_by: actor.name,
+    })
+    .returning("*");
+  await recordAudit(trx, {
+    actor: actor.name,
+    action: "version.register",
+    objectType: "agent",
+    objectKey: ref,
+    after: { version: number, kind: input.kind, upstream: input.upstream, model: input.model },
+  });
+  if (number === 1) {
+    await moveAlias(trx, actor, {
+      agent: a,
+      ref,
+      alias: "champion",
+      to: row,
+      reason: "first version of the agent",
+    });
+  }
+  await onChange(trx);
+  return row;
 }

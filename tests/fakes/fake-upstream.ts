@@ -246,7 +246,7 @@ export async function startFakeUpstream(opts: FakeOptions = {}): Promise<FakeUps
   };
 }
 
-function sendJson(res: ServerResponse, status: number, body: unknown) {
+export function sendJson(res: ServerResponse, status: number, body: unknown) {
   const text = JSON.stringify(body);
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
   res.end(text);
@@ -256,7 +256,7 @@ function sendError(res: ServerResponse, status: number, message: string, type: s
   sendJson(res, status, { error: { message, type, param: null, code } });
 }
 
-function sendStatusFault(res: ServerResponse, status: number, model: string) {
+export function sendStatusFault(res: ServerResponse, status: number, model: string) {
   if (status === 429) {
     res.setHeader("retry-after", "1");
     return sendError(

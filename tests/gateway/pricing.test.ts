@@ -9,6 +9,7 @@ import {
   loadPriceTable,
   PriceTable,
   resolvePrice,
+  trainingCostUsd,
 } from "../../src/gateway/pricing.js";
 import { parseUsage } from "../../src/gateway/usage.js";
 
@@ -28,6 +29,7 @@ describe("price table", () => {
       input_per_mtok: 0.15,
       cached_input_per_mtok: 0.075,
       output_per_mtok: 0.6,
+      training_per_mtok: 3,
     });
     expect(table.lookup("gpt-4.1")).toMatchObject({ input_per_mtok: 2, output_per_mtok: 8 });
     expect(table.lookup("gpt-4.1-nano")).toMatchObject({ input_per_mtok: 0.1, output_per_mtok: 0.4 });
@@ -35,6 +37,24 @@ describe("price table", () => {
     expect(table.lookup("gpt-3.5-turbo")?.cached_input_per_mtok).toBeUndefined();
     // A dated snapshot with its own, different price is listed exactly.
     expect(table.lookup("gpt-4o-2024-05-13")).toMatchObject({ input_per_mtok: 5, output_per_mtok: 15 });
+  });
+
+  it("prices fine-tuning by the base model's training price per million trained tokens", () => {
+    expect(trainingCostUsd(table, "gpt-4.1-mini-2025-04-14", 6_000_000)).toEqual({ cost: 30, note: null });
+    expect(trainingCostUsd(table, "gpt-4o-mini-2024-07-18", 1_000_000)).toEqual({ cost: 3, note: null });
+    // No training price (an open model, or an inference-only entry): unknown, never 0.
+    expect(trainingCostUsd(table, "o3-mini", 1000)).toEqual({
+      cost: null,
+      note: "no training price for 'o3-mini' in the price table",
+    });
+    expect(trainingCostUsd(table, "gpt-4.1", null)).toEqual({
+      cost: null,
+      note: "the trainer did not report trained_tokens",
+    });
+    const custom = buildPriceTable({
+      "acme-8b": { input_per_mtok: 0, output_per_mtok: 0, training_per_mtok: 0.5 },
+    });
+    expect(trainingCostUsd(custom, "acme-8b", 2_000_000).cost).toBe(1);
   });
 
   it("prices OpenAI fine-tunes by their base model, longest pattern first", () => {

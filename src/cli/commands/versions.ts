@@ -30,7 +30,7 @@ function asObject(value: unknown, what: string): JsonObject {
   return value as JsonObject;
 }
 
-function parseJsonObject(text: string, what: string): JsonObject {
+export function parseJsonObject(text: string, what: string): JsonObject {
   let value: unknown;
   try {
     value = JSON.parse(text);
@@ -51,7 +51,7 @@ function readJsonObject(file: string, what: string): JsonObject {
   return parseJsonObject(text, `${what} '${file}'`);
 }
 
-function parseTags(raw: readonly string[]): Record<string, string> {
+export function parseTags(raw: readonly string[]): Record<string, string> {
   const tags: Record<string, string> = {};
   for (const t of raw) {
     const i = t.indexOf("=");
