@@ -58,6 +58,32 @@ const envSchema = z.object({
     .int("must be an integer")
     .refine((v) => v === 0 || v >= 50, "must be 0 (off) or at least 50")
     .default(30_000),
+  MLFLOW_TRACKING_URI: z
+    .string()
+    .refine((v) => {
+      if (!URL.canParse(v)) return false;
+      const u = new URL(v);
+      return (u.protocol === "http:" || u.protocol === "https:") && u.hostname !== "";
+    }, "must be the http(s) URL of an MLflow tracking server (agentgate talks to it over REST)")
+    .refine((v) => {
+      if (!URL.canParse(v)) return true;
+      const u = new URL(v);
+      return u.username === "" && u.password === "";
+    }, "must not contain credentials (set MLFLOW_TRACKING_USERNAME and MLFLOW_TRACKING_PASSWORD, or MLFLOW_TRACKING_TOKEN)")
+    .optional(),
+  MLFLOW_TRACKING_TOKEN: z.string().optional(),
+  MLFLOW_TRACKING_USERNAME: z.string().optional(),
+  MLFLOW_TRACKING_PASSWORD: z.string().optional(),
+  AGENTGATE_MLFLOW_TIMEOUT_MS: z.coerce
+    .number({ error: "must be a number" })
+    .int("must be an integer")
+    .min(100, "must be at least 100")
+    .default(30_000),
+  AGENTGATE_MLFLOW_SYNC_INTERVAL_MS: z.coerce
+    .number({ error: "must be a number" })
+    .int("must be an integer")
+    .refine((v) => v === 0 || v >= 1000, "must be 0 (off) or at least 1000")
+    .default(0),
   AGENTGATE_MAX_BODY_BYTES: z.coerce
     .number({ error: "must be a number" })
     .int("must be an integer")
@@ -89,6 +115,19 @@ export type Config = {
   captureCleanupMs: number;
   /** How often running fine-tune jobs are asked about; 0 turns the follower off. */
   fineTunePollMs: number;
+  /** MLflow Model Registry mirroring (src/mlflow/); undefined when MLFLOW_TRACKING_URI is not set. */
+  mlflow: MlflowConfig | undefined;
+};
+
+export type MlflowConfig = {
+  trackingUri: string;
+  /** Bearer token, else basic auth with username and password; never logged or returned. */
+  token: string | undefined;
+  username: string | undefined;
+  password: string | undefined;
+  timeoutMs: number;
+  /** Periodic sync in both directions; 0 = off (sync on request only). */
+  syncIntervalMs: number;
 };
 
 export class ConfigError extends Error {
@@ -113,6 +152,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     throw new ConfigError(variable, issue?.message ?? "is invalid");
   }
   const e = parsed.data;
+  if ((e.MLFLOW_TRACKING_USERNAME === undefined) !== (e.MLFLOW_TRACKING_PASSWORD === undefined)) {
+    const missing =
+      e.MLFLOW_TRACKING_USERNAME === undefined ? "MLFLOW_TRACKING_USERNAME" : "MLFLOW_TRACKING_PASSWORD";
+    throw new ConfigError(missing, "must be set too: basic auth to MLflow needs both username and password");
+  }
+  if (e.AGENTGATE_MLFLOW_SYNC_INTERVAL_MS > 0 && e.MLFLOW_TRACKING_URI === undefined)
+    throw new ConfigError(
+      "AGENTGATE_MLFLOW_SYNC_INTERVAL_MS",
+      "needs MLFLOW_TRACKING_URI (the server to sync with)",
+    );
   return {
     port: e.PORT,
     host: e.HOST,
@@ -126,6 +175,16 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     routingPollMs: e.AGENTGATE_ROUTING_POLL_MS,
     guardrailIntervalMs: e.AGENTGATE_GUARDRAIL_INTERVAL_MS,
     captureCleanupMs: e.AGENTGATE_CAPTURE_CLEANUP_MS,
+    mlflow: e.MLFLOW_TRACKING_URI
+      ? {
+          trackingUri: e.MLFLOW_TRACKING_URI,
+          token: e.MLFLOW_TRACKING_TOKEN,
+          username: e.MLFLOW_TRACKING_USERNAME,
+          password: e.MLFLOW_TRACKING_PASSWORD,
+          timeoutMs: e.AGENTGATE_MLFLOW_TIMEOUT_MS,
+          syncIntervalMs: e.AGENTGATE_MLFLOW_SYNC_INTERVAL_MS,
+        }
+      : undefined,
     fineTunePollMs: e.AGENTGATE_FINETUNE_POLL_MS,
   };
 }

@@ -36,6 +36,7 @@ const CODES = {
   experiment_conflict: [409, "conflict_error"],
   invalid_state: [409, "conflict_error"],
   srm_detected: [409, "conflict_error"],
+  mlflow_sync_running: [409, "conflict_error"],
   idempotency_conflict: [409, "conflict_error"],
   payload_too_large: [413, "invalid_request_error"],
   unsupported_media_type: [415, "invalid_request_error"],
@@ -43,8 +44,11 @@ const CODES = {
   rate_limited: [429, "rate_limit_error"],
   internal_error: [500, "api_error"],
   upstream_error: [502, "upstream_error"],
+  mlflow_unavailable: [502, "upstream_error"],
   service_unavailable: [503, "api_error"],
+  mlflow_not_configured: [503, "api_error"],
   upstream_timeout: [504, "upstream_error"],
+  mlflow_timeout: [504, "upstream_error"],
 } as const satisfies Record<string, readonly [number, string]>;
 
 export type ErrorCode = keyof typeof CODES;

@@ -30,6 +30,9 @@ import { UpstreamClient } from "./gateway/upstream-client.js";
 import { createHttpApp, type HttpApp } from "./http/app.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
+import { MlflowClient } from "./mlflow/client.js";
+import { MlflowSyncScheduler } from "./mlflow/scheduler.js";
+import { MlflowSyncService } from "./mlflow/sync.js";
 import { AliasService } from "./registry/aliases.js";
 import { CatalogService } from "./registry/catalog.js";
 import { PinService } from "./registry/pins.js";
@@ -62,6 +65,8 @@ export type Agentgate = {
   captureCleaner: CaptureCleaner;
   /** Follows running fine-tune jobs (tests call `sweep()` directly). */
   fineTuneFollower: FineTuneFollower;
+  /** Periodic MLflow sync (tests call `run()` directly). */
+  mlflowScheduler: MlflowSyncScheduler;
   close(): Promise<void>;
 };
 
@@ -106,6 +111,11 @@ async function assemble(
   const feedback = new FeedbackService(db, metrics);
   const capture = new CaptureService(db, onChange);
   const datasets = new DatasetService(db);
+  const mlflow = new MlflowSyncService(
+    db,
+    registry.versions,
+    config.mlflow ? new MlflowClient({ ...config.mlflow }) : null,
+  );
   const prices = await loadPriceTable(config.pricesFile);
   const fineTunes = new FineTuneService({ db, prices, onChange, env: opts.env ?? process.env });
 
@@ -134,6 +144,11 @@ async function assemble(
   const fineTuneFollower = new FineTuneFollower(db, fineTunes, log, { intervalMs: config.fineTunePollMs });
   fineTuneFollower.start();
   started.push(() => fineTuneFollower.stop());
+  const mlflowScheduler = new MlflowSyncScheduler(mlflow, log, {
+    intervalMs: config.mlflow?.syncIntervalMs ?? 0,
+  });
+  mlflowScheduler.start();
+  started.push(() => mlflowScheduler.stop());
   const upstreams = new UpstreamClient();
   started.push(() => upstreams.close());
   const dataPlane = createDataPlane({
@@ -160,6 +175,7 @@ async function assemble(
     capture,
     datasets,
     fineTunes,
+    mlflow,
     metrics,
     version: VERSION,
     readinessChecks: { routing_table: () => routing.ready },
@@ -213,6 +229,7 @@ async function assemble(
     recorder,
     guardian,
     captureCleaner,
+    mlflowScheduler,
     fineTuneFollower,
     close,
   };

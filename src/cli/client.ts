@@ -3,6 +3,7 @@
  * message is the line the user sees: the server's own message and code, or why the server could
  * not be reached.
  */
+import { networkReason as reasonOf } from "../network-errors.js";
 import { CliError, usageError } from "./errors.js";
 
 export const API_PREFIX = "/api/v1";
@@ -15,18 +16,6 @@ export type Query = Record<string, string | number | undefined>;
 export type List<T> = { data: T[] };
 
 export type ClientOptions = { url: string; token: string };
-
-const NETWORK_REASONS: Record<string, string> = {
-  ECONNREFUSED: "connection refused",
-  ECONNRESET: "connection reset",
-  ENOTFOUND: "host not found",
-  EAI_AGAIN: "host name lookup failed",
-  EHOSTUNREACH: "host unreachable",
-  ENETUNREACH: "network unreachable",
-  ETIMEDOUT: "connection timed out",
-  UND_ERR_CONNECT_TIMEOUT: "connection timed out",
-  UND_ERR_SOCKET: "connection closed",
-};
 
 /** Validates `--url` once, so a typo is a usage error rather than a confusing network failure. */
 export function normalizeBaseUrl(raw: string): string {
@@ -147,11 +136,5 @@ function networkReason(err: unknown): string {
   if (err instanceof DOMException && err.name === "TimeoutError") {
     return `no answer within ${REQUEST_TIMEOUT_MS / 1000}s`;
   }
-  // undici reports the real cause (a system error) on `cause`, sometimes nested in an AggregateError.
-  let cause: unknown = (err as { cause?: unknown })?.cause ?? err;
-  if (cause instanceof AggregateError && cause.errors.length > 0) cause = cause.errors[0];
-  const code = (cause as { code?: unknown })?.code;
-  if (typeof code === "string") return NETWORK_REASONS[code] ?? code;
-  const message = (cause as { message?: unknown })?.message;
-  return typeof message === "string" && message ? message : "network error";
+  return reasonOf(err);
 }

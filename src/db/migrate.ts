@@ -10,6 +10,7 @@ import * as guardrailAlpha from "../../migrations/20261126090000_guardrail_alpha
 import * as reportIndexes from "../../migrations/20261126100000_report_indexes.js";
 import * as captureDatasets from "../../migrations/20261126140000_capture_datasets.js";
 import * as fineTunes from "../../migrations/20261127090000_fine_tunes.js";
+import * as mlflow from "../../migrations/20261127100000_mlflow.js";
 import { sqlStateOf } from "../errors.js";
 
 type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
@@ -22,6 +23,7 @@ const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ["20261126100000_report_indexes", reportIndexes],
   ["20261126140000_capture_datasets", captureDatasets],
   ["20261127090000_fine_tunes", fineTunes],
+  ["20261127100000_mlflow", mlflow],
 ];
 
 const source: Knex.MigrationSource<readonly [string, Migration]> = {

@@ -24,6 +24,8 @@ import { decisionRoutes } from "../experiments/report/routes.js";
 import { experimentRoutes } from "../experiments/routes.js";
 import type { ExperimentService } from "../experiments/service.js";
 import type { Metrics } from "../metrics.js";
+import { mlflowRoutes } from "../mlflow/routes.js";
+import type { MlflowSyncService } from "../mlflow/sync.js";
 import { type RegistryServices, registryRoutes } from "../registry/routes.js";
 import { makeAuthenticator } from "./auth.js";
 import { errorMiddleware, notFoundHandler } from "./errors.js";
@@ -47,6 +49,8 @@ export type AppDeps = {
   capture: CaptureService;
   datasets: DatasetService;
   fineTunes: FineTuneService;
+  /** Mirroring to an MLflow Model Registry (answers 503 when not configured). */
+  mlflow: MlflowSyncService;
   metrics: Metrics;
   version: string;
   /** Extra readiness checks (e.g. the routing table is loaded); the DB check is built in. */
@@ -91,6 +95,7 @@ export function createHttpApp(deps: AppDeps): HttpApp {
       ...captureRoutes(deps.capture),
       ...datasetRoutes(deps.datasets),
       ...fineTuneRoutes(deps.fineTunes),
+      ...mlflowRoutes(deps.mlflow),
       ...tokenRoutes(deps.tokens),
       ...auditRoutes(deps.db),
     ],
