@@ -19,10 +19,15 @@ fi
 cd "$root"
 echo "hadolint $("$venv/bin/hadolint" --version | awk '{print $NF}'): Dockerfile"
 "$venv/bin/hadolint" Dockerfile
-echo "check-jsonschema (Compose Specification): docker-compose.yml"
-"$venv/bin/check-jsonschema" --builtin-schema vendor.compose-spec docker-compose.yml
+echo "check-jsonschema (Compose Specification): docker-compose.yml deploy/demo/docker-compose.yml"
+"$venv/bin/check-jsonschema" --builtin-schema vendor.compose-spec docker-compose.yml deploy/demo/docker-compose.yml
 if command -v promtool >/dev/null 2>&1; then
   promtool check config deploy/prometheus/prometheus.yml
+  # The demo's Prometheus mounts the same rules next to its own config.
+  demo_prom="$(mktemp -d)"
+  cp deploy/demo/prometheus.yml deploy/prometheus/rules.yml "$demo_prom/"
+  promtool check config "$demo_prom/prometheus.yml"
+  rm -rf "$demo_prom"
 else
   echo "promtool not installed: Prometheus files are checked by npm run test:prometheus" >&2
 fi
