@@ -37,6 +37,7 @@ const CODES = {
   invalid_state: [409, "conflict_error"],
   srm_detected: [409, "conflict_error"],
   mlflow_sync_running: [409, "conflict_error"],
+  mlflow_not_configured: [409, "conflict_error"],
   idempotency_conflict: [409, "conflict_error"],
   payload_too_large: [413, "invalid_request_error"],
   unsupported_media_type: [415, "invalid_request_error"],
@@ -46,7 +47,6 @@ const CODES = {
   upstream_error: [502, "upstream_error"],
   mlflow_unavailable: [502, "upstream_error"],
   service_unavailable: [503, "api_error"],
-  mlflow_not_configured: [503, "api_error"],
   upstream_timeout: [504, "upstream_error"],
   mlflow_timeout: [504, "upstream_error"],
 } as const satisfies Record<string, readonly [number, string]>;

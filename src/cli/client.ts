@@ -47,8 +47,9 @@ export class ApiClient {
   get<T>(path: string, query?: Query): Promise<T> {
     return this.request<T>("GET", path, undefined, query);
   }
-  post<T>(path: string, body?: unknown): Promise<T> {
-    return this.request<T>("POST", path, body);
+  /** `timeoutMs` for calls that may run long on the server (an MLflow sync); default 30 s. */
+  post<T>(path: string, body?: unknown, opts: { timeoutMs?: number } = {}): Promise<T> {
+    return this.request<T>("POST", path, body, undefined, opts.timeoutMs);
   }
   put<T>(path: string, body?: unknown): Promise<T> {
     return this.request<T>("PUT", path, body);
@@ -79,7 +80,13 @@ export class ApiClient {
   }
 
   /** Resolves to the parsed JSON body, or `undefined` for 204 No Content. */
-  async request<T>(method: Method, path: string, body?: unknown, query?: Query): Promise<T> {
+  async request<T>(
+    method: Method,
+    path: string,
+    body?: unknown,
+    query?: Query,
+    timeoutMs = REQUEST_TIMEOUT_MS,
+  ): Promise<T> {
     const target = new URL(`${this.url}${API_PREFIX}${path}`);
     for (const [k, v] of Object.entries(query ?? {})) {
       if (v !== undefined) target.searchParams.set(k, String(v));
@@ -97,11 +104,11 @@ export class ApiClient {
         method,
         headers,
         body: body === undefined ? undefined : JSON.stringify(body),
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
+        signal: AbortSignal.timeout(timeoutMs),
       });
       text = await res.text();
     } catch (err) {
-      throw new CliError(`cannot reach agentgate at ${this.url} (${networkReason(err)})`);
+      throw new CliError(`cannot reach agentgate at ${this.url} (${networkReason(err, timeoutMs)})`);
     }
     const parsed = parseJson(text);
     if (!res.ok) throw serverError(res, parsed);
@@ -132,9 +139,9 @@ function serverError(res: Response, body: unknown): CliError {
   return new CliError(`server answered ${res.status} ${res.statusText || ""}`.trimEnd());
 }
 
-function networkReason(err: unknown): string {
+function networkReason(err: unknown, timeoutMs = REQUEST_TIMEOUT_MS): string {
   if (err instanceof DOMException && err.name === "TimeoutError") {
-    return `no answer within ${REQUEST_TIMEOUT_MS / 1000}s`;
+    return `no answer within ${timeoutMs / 1000}s`;
   }
   return reasonOf(err);
 }

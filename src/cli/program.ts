@@ -10,6 +10,7 @@ import { registerExperiments } from "./commands/experiments.js";
 import { registerFeedback } from "./commands/feedback.js";
 import { registerFinetune } from "./commands/finetune.js";
 import { registerMetrics } from "./commands/metrics.js";
+import { registerMlflow } from "./commands/mlflow.js";
 import { registerRollout } from "./commands/rollout.js";
 import { registerSystems } from "./commands/systems.js";
 import { registerTokens } from "./commands/tokens.js";
@@ -57,6 +58,7 @@ export function buildProgram(): Command {
   registerCapture(program);
   registerDatasets(program);
   registerFinetune(program);
+  registerMlflow(program);
   registerAudit(program);
   return program;
 }

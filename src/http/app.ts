@@ -49,7 +49,7 @@ export type AppDeps = {
   capture: CaptureService;
   datasets: DatasetService;
   fineTunes: FineTuneService;
-  /** Mirroring to an MLflow Model Registry (answers 503 when not configured). */
+  /** Mirroring to an MLflow Model Registry (answers 409 mlflow_not_configured when not configured). */
   mlflow: MlflowSyncService;
   metrics: Metrics;
   version: string;

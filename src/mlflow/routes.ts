@@ -16,7 +16,7 @@ export function mlflowRoutes(sync: MlflowSyncService): RouteSpec[] {
       response: {
         schema: syncReport,
         description:
-          "What was created, updated, deleted, left unchanged, skipped (with the reason) or failed, per object. 503 mlflow_not_configured without MLFLOW_TRACKING_URI; 502 mlflow_unavailable / 504 mlflow_timeout when MLflow cannot be reached or refuses the credentials; 409 mlflow_sync_running while another sync runs.",
+          "What was created, updated, deleted, left unchanged, skipped (with the reason) or failed, per object. 409 mlflow_not_configured without MLFLOW_TRACKING_URI; 502 mlflow_unavailable / 504 mlflow_timeout when MLflow cannot be reached or refuses the credentials; 409 mlflow_sync_running while another sync runs.",
       },
       handler: ({ actor, body }) => sync.sync(actor, body),
     }),

@@ -1,0 +1,99 @@
+/**
+ * `agentgate mlflow sync` through the real CLI against a real server configured with a real
+ * MLflow: dry run, push, idempotent re-run, JSON output, argument errors, and one-line errors when
+ * MLflow is unreachable or not configured.
+ */
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { MlflowClient, tagRecord } from "../../src/mlflow/client.js";
+import type { SyncReport } from "../../src/mlflow/report.js";
+import { expectOk, expectOneLineError, freePort, json, killAll, runCli } from "../cli/cli.js";
+import { ADMIN_TOKEN, seedAgent, startTestInstance, type TestInstance } from "../helpers/instance.js";
+import { type MlflowServer, startMlflowServer } from "./mlflow-server.js";
+
+describe("agentgate mlflow sync", () => {
+  let server: MlflowServer;
+  let t: TestInstance;
+  const cli = (...args: string[]) => runCli(args, { AGENTGATE_URL: t.url, AGENTGATE_TOKEN: ADMIN_TOKEN });
+
+  beforeAll(async () => {
+    server = await startMlflowServer();
+    t = await startTestInstance("pglite", { MLFLOW_TRACKING_URI: server.url });
+    await seedAgent(t, { system: "ops", agent: "triage", versions: 2 });
+    await seedAgent(t, { system: "ops", agent: "summarize", versions: 1 });
+  });
+  afterAll(async () => {
+    await killAll();
+    await t?.close();
+    await server?.stop();
+  });
+
+  it("dry run, then push, then nothing left to do", async () => {
+    const dry = await cli("mlflow", "sync", "--system", "ops", "--direction", "push", "--dry-run");
+    expectOk(dry);
+    expect(dry.stdout).toMatch(
+      new RegExp(`^Dry run \\(nothing changed\\): push with MLflow at ${server.url}, 2 agents$`, "m"),
+    );
+    expect(dry.stdout).toMatch(/^created 7, updated 0, deleted 0, unchanged 0, skipped 0, failed 0$/m);
+    expect(dry.stdout).toMatch(/^ACTION\s+OBJECT\s+AGENT\s+VERSION\s+MLFLOW\s+DETAIL$/m);
+    expect(dry.stdout).toMatch(/^created\s+registered_model\s+ops\/triage\s+-\s+ops\.triage\s+-$/m);
+
+    const mlflow = new MlflowClient({ trackingUri: server.url });
+    expect((await mlflow.searchRegisteredModels({ filter: "name LIKE 'ops.%'" })).items).toEqual([]);
+
+    const pushed = await cli("--json", "mlflow", "sync", "--agent", "ops/triage");
+    expectOk(pushed);
+    const report = json<SyncReport>(pushed);
+    expect(report).toMatchObject({ direction: "both", dry_run: false, agents: 1 });
+    expect(report.summary).toMatchObject({ created: 4, failed: 0 });
+    const v2 = await mlflow.getModelVersion("ops.triage", 2);
+    expect(tagRecord(v2.tags)).toMatchObject({ "agentgate.version": "2", "agentgate.model": "model-2" });
+    expect((await mlflow.getByAlias("ops.triage", "champion"))?.version).toBe("1");
+
+    const rest = await cli("mlflow", "sync", "--system", "ops");
+    expectOk(rest);
+    expect(rest.stdout).toMatch(/^created 3, updated 0, deleted 0, unchanged 4, skipped 0, failed 0$/m);
+    expect(rest.stdout).toMatch(/^created\s+alias\s+ops\/summarize\s+1\s+ops\.summarize@champion → 1\s+-$/m);
+    expect(rest.stdout).not.toMatch(/^unchanged/m);
+
+    const again = await cli("mlflow", "sync", "--system", "ops", "--all");
+    expectOk(again);
+    expect(again.stdout).toMatch(/^created 0, updated 0, deleted 0, unchanged 7, skipped 0, failed 0$/m);
+    expect(again.stdout).toMatch(/^unchanged\s+model_version\s+ops\/triage\s+2\s+ops\.triage\/2\s+-$/m);
+  });
+
+  it("refuses bad arguments before any call (exit 2), in one line", async () => {
+    const [noSystem, direction, mismatch] = await Promise.all([
+      cli("mlflow", "sync", "--agent", "triage"),
+      cli("mlflow", "sync", "--direction", "sideways"),
+      cli("mlflow", "sync", "--system", "ops", "--agent", "shop/triage"),
+    ]);
+    expect(expectOneLineError(noSystem, 2)).toMatch(/--agent needs --system/);
+    expect(expectOneLineError(direction, 2)).toMatch(/sideways/);
+    expect(expectOneLineError(mismatch, 2)).toMatch(/is not in --system ops/);
+    const unknown = await cli("mlflow", "sync", "--system", "nope");
+    expect(expectOneLineError(unknown, 1)).toMatch(/system 'nope' not found \(system_not_found\)/);
+  });
+
+  it("MLflow unreachable, or not configured: one clear line, exit 1", async () => {
+    const port = await freePort();
+    const down = await startTestInstance("pglite", { MLFLOW_TRACKING_URI: `http://127.0.0.1:${port}` });
+    const none = await startTestInstance("pglite");
+    try {
+      await seedAgent(down, { system: "ops", agent: "triage", versions: 1 });
+      const env = (i: TestInstance) => ({ AGENTGATE_URL: i.url, AGENTGATE_TOKEN: ADMIN_TOKEN });
+      const [unreachable, unconfigured] = await Promise.all([
+        runCli(["mlflow", "sync"], env(down)),
+        runCli(["mlflow", "sync"], env(none)),
+      ]);
+      expect(expectOneLineError(unreachable, 1)).toBe(
+        `agentgate: MLflow at http://127.0.0.1:${port} is not reachable (connection refused) (mlflow_unavailable)\n`,
+      );
+      expect(expectOneLineError(unconfigured, 1)).toBe(
+        "agentgate: MLflow is not configured: set MLFLOW_TRACKING_URI on the server (mlflow_not_configured)\n",
+      );
+    } finally {
+      await down.close();
+      await none.close();
+    }
+  });
+});
