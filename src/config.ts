@@ -58,6 +58,10 @@ const envSchema = z.object({
     .int("must be an integer")
     .refine((v) => v === 0 || v >= 50, "must be 0 (off) or at least 50")
     .default(30_000),
+  AGENTGATE_FINETUNE_TRAINER: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9_-]{0,63}$/, "must be an upstream name (lowercase letters, digits, '-', '_')")
+    .optional(),
   MLFLOW_TRACKING_URI: z
     .string()
     .refine((v) => {
@@ -115,6 +119,8 @@ export type Config = {
   captureCleanupMs: number;
   /** How often running fine-tune jobs are asked about; 0 turns the follower off. */
   fineTunePollMs: number;
+  /** Upstream that jobs created through `/v1/fine_tuning/jobs` are forwarded to; unset = refused. */
+  fineTuneTrainer: string | undefined;
   /** MLflow Model Registry mirroring (src/mlflow/); undefined when MLFLOW_TRACKING_URI is not set. */
   mlflow: MlflowConfig | undefined;
 };
@@ -186,5 +192,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
         }
       : undefined,
     fineTunePollMs: e.AGENTGATE_FINETUNE_POLL_MS,
+    fineTuneTrainer: e.AGENTGATE_FINETUNE_TRAINER,
   };
 }

@@ -18,15 +18,17 @@ import { EventRecorder } from "./events/recorder.js";
 import { FeedbackService } from "./experiments/feedback.js";
 import { Guardian } from "./experiments/guardian.js";
 import { MetricService } from "./experiments/metrics.js";
-import { FineTuneFollower } from "./finetune/follower.js";
-import { FineTuneService } from "./finetune/service.js";
 import { PromotionService } from "./experiments/promote.js";
 import { ExperimentService } from "./experiments/service.js";
+import { FineTuneFollower } from "./finetune/follower.js";
+import { createOpenAiFineTuning } from "./finetune/openai-endpoint.js";
+import { FineTuneService } from "./finetune/service.js";
 import { sha256Hex } from "./gateway/chat-request.js";
 import { loadPriceTable } from "./gateway/pricing.js";
 import { createDataPlane } from "./gateway/proxy.js";
 import { RoutingSync } from "./gateway/routing-sync.js";
 import { UpstreamClient } from "./gateway/upstream-client.js";
+import { VersionDirectory } from "./gateway/version-address.js";
 import { createHttpApp, type HttpApp } from "./http/app.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
@@ -162,6 +164,15 @@ async function assemble(
     bootstrapHash: config.adminToken ? sha256Hex(config.adminToken) : undefined,
     maxBodyBytes: config.maxBodyBytes,
     env: opts.env,
+    versions: new VersionDirectory(db),
+    fineTuning: createOpenAiFineTuning({
+      db,
+      tokens,
+      fineTunes,
+      log,
+      trainer: config.fineTuneTrainer,
+      maxBodyBytes: config.maxBodyBytes,
+    }),
   });
   const httpApp = createHttpApp({
     db,

@@ -27,6 +27,7 @@ import { ClientClosedError, pumpSse } from "./sse-pump.js";
 import { SseUsageTap } from "./sse-usage.js";
 import { resolveApiKey, type UpstreamClient, type UpstreamResponse } from "./upstream-client.js";
 import { classifyError, isFallbackEligible, toAppError, UpstreamError } from "./upstream-errors.js";
+import { type VersionDirectory, versionAddress } from "./version-address.js";
 
 export type DataPlaneDeps = {
   routing: { readonly current: RoutingTable };
@@ -40,6 +41,10 @@ export type DataPlaneDeps = {
   bootstrapHash: string | undefined;
   maxBodyBytes: number;
   env?: NodeJS.ProcessEnv;
+  /** Versions addressed as `agent:system/agent@n` (read on first use; see version-address.ts). */
+  versions?: VersionDirectory;
+  /** The OpenAI-compatible files + fine_tuning.jobs endpoints (src/finetune/openai-endpoint.ts). */
+  fineTuning?: (req: IncomingMessage, res: ServerResponse) => Promise<void>;
 };
 
 /** Non-streamed answers up to this size are read whole before forwarding (see `forwardJson`). */
@@ -52,19 +57,25 @@ export function createDataPlane(deps: DataPlaneDeps) {
     const table = deps.routing.current;
     if (deps.proxyAuth) authorizeProxy(req, table, deps.bootstrapHash);
     const body = parseChatBody(await readBody(req, deps.maxBodyBytes));
-    const ref = agentOf(agentHeaderOf(req), body.model);
-    if (!ref) {
+    const named = agentOf(agentHeaderOf(req), body.model);
+    if (!named) {
       throw new AppError(
         "invalid_request",
         "name the agent: send the 'X-Agent: system/agent' header or model 'agent:system/agent'",
         "model",
       );
     }
+    // `system/agent@n` addresses one version; only then is the address parsed.
+    const addressed = deps.versions && named.includes("@") ? versionAddress(named) : null;
+    const ref = addressed?.ref ?? named;
     const stream = body.stream === true;
     const session = sessionOf(req);
     const user = typeof body.user === "string" ? body.user : null;
     call.identify(ref, { stream, session, user });
-    const r = resolveRoute(table, ref, { session, user, requestId: call.requestId });
+    const r =
+      addressed && deps.versions
+        ? await deps.versions.resolve(table, addressed.ref, addressed.version)
+        : resolveRoute(table, ref, { session, user, requestId: call.requestId });
     call.resolved(r);
     if (r.agent.capture) call.willCapture(r.agent.capture, body);
     setRouteHeaders(res, r, r.version, false);
@@ -128,6 +139,10 @@ export function createDataPlane(deps: DataPlaneDeps) {
       } catch (err) {
         sendError(res, err instanceof AppError ? err : new AppError("internal_error", "internal error"));
       }
+      return;
+    }
+    if (deps.fineTuning && (path?.startsWith("/v1/files") || path?.startsWith("/v1/fine_tuning/"))) {
+      await deps.fineTuning(req, res);
       return;
     }
     if (path !== "/v1/chat/completions" || req.method !== "POST") {

@@ -22,13 +22,21 @@ export type Resolution = {
 export type UnitKeys = { session: string | null; user: string | null; requestId: string };
 
 const AGENT_MODEL_PREFIX = "agent:";
+/** LiteLLM's provider prefix, for clients that pass a LiteLLM model string through unchanged. */
+const LITELLM_AGENT_PREFIX = "openai/agent:";
 
-/** The `system/agent` a call is for: the X-Agent header, else `model: "agent:system/agent"`. */
+/**
+ * The `system/agent` a call is for: the X-Agent header, else `model: "agent:system/agent"` (or
+ * `openai/agent:system/agent`). A model naming a version (`agent:system/agent@3`) wins over the
+ * header, since it is more specific.
+ */
 export function agentOf(header: string | undefined, model: unknown): string | null {
-  if (header && header.trim() !== "") return header.trim();
-  if (typeof model === "string" && model.startsWith(AGENT_MODEL_PREFIX))
-    return model.slice(AGENT_MODEL_PREFIX.length);
-  return null;
+  const hasHeader = header !== undefined && header.trim() !== "";
+  if (typeof model === "string" && (!hasHeader || model.includes("@"))) {
+    if (model.startsWith(AGENT_MODEL_PREFIX)) return model.slice(AGENT_MODEL_PREFIX.length);
+    if (model.startsWith(LITELLM_AGENT_PREFIX)) return model.slice(LITELLM_AGENT_PREFIX.length);
+  }
+  return hasHeader ? (header as string).trim() : null;
 }
 
 function unitKeyFor(unit: "session" | "user" | "request", keys: UnitKeys): string {

@@ -71,6 +71,32 @@ export type RoutingTable = {
   builtAt: number;
 };
 
+/** An `upstreams` row as the data plane calls it. */
+export function upstreamRoute(u: Record<string, unknown>): UpstreamRoute {
+  return {
+    name: u.name as string,
+    baseUrl: u.base_url as string,
+    apiKeyEnv: (u.api_key_env as string | null) ?? null,
+    timeoutMs: u.timeout_ms as number,
+    connectTimeoutMs: u.connect_timeout_ms as number,
+    firstByteTimeoutMs: u.first_byte_timeout_ms as number,
+  };
+}
+
+/** A `versions` row as the data plane serves it (also used for version-addressed calls). */
+export function versionRoute(v: Record<string, unknown>, upstream: UpstreamRoute): VersionRoute {
+  return {
+    id: v.id as number,
+    number: v.number as number,
+    kind: v.kind as VersionRoute["kind"],
+    model: v.model as string,
+    prompt: (v.prompt as PromptOverride | null) ?? null,
+    params: (v.params as Record<string, unknown> | null) ?? null,
+    pricing: (v.pricing as Pricing | null) ?? null,
+    upstream,
+  };
+}
+
 export const EMPTY_TABLE: RoutingTable = { agents: new Map(), proxyTokens: new Map(), builtAt: 0 };
 
 export async function buildRoutingTable(db: Knex): Promise<RoutingTable> {
@@ -79,14 +105,7 @@ export async function buildRoutingTable(db: Knex): Promise<RoutingTable> {
     async (trx) => {
       const upstreams = new Map<number, UpstreamRoute>();
       for (const u of await trx("upstreams").select("*")) {
-        upstreams.set(u.id, {
-          name: u.name,
-          baseUrl: u.base_url,
-          apiKeyEnv: u.api_key_env,
-          timeoutMs: u.timeout_ms,
-          connectTimeoutMs: u.connect_timeout_ms,
-          firstByteTimeoutMs: u.first_byte_timeout_ms,
-        });
+        upstreams.set(u.id, upstreamRoute(u));
       }
 
       const champions = await trx("aliases").where({ name: "champion" }).select("agent_id", "version_id");
@@ -120,16 +139,7 @@ export async function buildRoutingTable(db: Knex): Promise<RoutingTable> {
         for (const v of await trx("versions").whereIn("id", chunk).select("*")) {
           const upstream = upstreams.get(v.upstream_id);
           if (!upstream) continue;
-          versions.set(v.id, {
-            id: v.id,
-            number: v.number,
-            kind: v.kind,
-            model: v.model,
-            prompt: v.prompt ?? null,
-            params: v.params ?? null,
-            pricing: v.pricing ?? null,
-            upstream,
-          });
+          versions.set(v.id, versionRoute(v, upstream));
         }
       }
 
