@@ -91,3 +91,12 @@ export class MlflowClientError extends Error {
 export const isMlflowNotFound = (err: unknown): boolean => err instanceof MlflowApiError && err.notFound;
 export const isMlflowAlreadyExists = (err: unknown): boolean =>
   err instanceof MlflowApiError && err.alreadyExists;
+
+/** An error about one object (MLflow refused it), as opposed to one that would recur on every call. */
+export function isObjectError(err: unknown): err is MlflowApiError | MlflowClientError {
+  return err instanceof MlflowClientError || (err instanceof MlflowApiError && !err.unauthorized);
+}
+
+export function describeObjectError(err: MlflowApiError | MlflowClientError): string {
+  return err instanceof MlflowApiError ? `${err.errorCode}: ${err.message}` : err.message;
+}

@@ -7,9 +7,10 @@
  * Other tags and aliases on the MLflow side are left alone.
  */
 import type { Knex } from "knex";
+import type { VersionView } from "../registry/schemas.js";
 import type { VersionService } from "../registry/versions.js";
 import type { MlflowClient, ModelVersion, RegisteredModel } from "./client.js";
-import { isMlflowAlreadyExists, isMlflowNotFound } from "./errors.js";
+import { describeObjectError, isMlflowAlreadyExists, isMlflowNotFound, isObjectError } from "./errors.js";
 import { allOf } from "./filter.js";
 import {
   agentTags,
@@ -22,7 +23,7 @@ import {
   versionTags,
 } from "./mapping.js";
 import type { ReportBuilder } from "./report.js";
-import { challengerOf, linksOf, type ScopedAgent, saveLink, versionIds } from "./store.js";
+import { challengerOf, type Link, linksOf, type ScopedAgent, saveLink, versionIds } from "./store.js";
 
 export type SyncContext = {
   db: Knex;
@@ -85,66 +86,17 @@ export async function pushAgent(ctx: SyncContext, a: ScopedAgent): Promise<void>
     if (tag !== undefined && !byTag.has(tag)) byTag.set(tag, mv);
   }
 
-  // agentgate version number → MLflow version number (null: created by a dry run)
+  // agentgate version number → MLflow version number (null: not created, by a dry run or a failure)
   const mirror = new Map<number, string | null>();
+  const found: Found = { byNumber, byTag, links, ids };
   for (const v of versions) {
-    const base = {
-      object: "model_version" as const,
-      agent: a.ref,
-      mlflow_model: a.model,
-      version: v.version,
-    };
-    const link = links.get(v.version);
-    const lineage = (v.lineage ?? {}) as {
-      mlflow_model?: unknown;
-      mlflow_version?: unknown;
-      mlflow_run?: unknown;
-    };
-    let mv =
-      (link?.registered_model === a.model ? byNumber.get(link.model_version) : undefined) ??
-      byTag.get(String(v.version)) ??
-      (lineage.mlflow_model === a.model ? byNumber.get(String(lineage.mlflow_version)) : undefined);
-    const want = versionTags(v);
-    if (!mv) {
-      const runId = typeof lineage.mlflow_run === "string" ? lineage.mlflow_run : undefined;
-      if (ctx.dryRun) {
-        report.add({ ...base, action: "created" });
-        mirror.set(v.version, null);
-        continue;
-      }
-      mv = await client.createModelVersion({
-        name: a.model,
-        source: versionSource(v.upstream, v.model),
-        runId,
-        tags: asTagList(want),
-      });
-      report.add({ ...base, action: "created", mlflow_version: mv.version });
-    } else {
-      const changed = changedTags(want, mv.tags);
-      if (changed.length === 0) report.add({ ...base, action: "unchanged", mlflow_version: mv.version });
-      else {
-        report.add({
-          ...base,
-          action: "updated",
-          mlflow_version: mv.version,
-          detail: `tags ${changed.join(", ")}`,
-        });
-        if (!ctx.dryRun)
-          for (const k of changed) await client.setModelVersionTag(a.model, mv.version, k, want[k] as string);
-      }
-    }
-    mirror.set(v.version, mv.version);
-    const id = ids.get(v.version);
-    const fresh = link?.registered_model !== a.model || link.model_version !== mv.version;
-    if (!ctx.dryRun && id !== undefined && fresh) {
-      const origin = link?.origin ?? (lineage.mlflow_model === a.model ? "pull" : "push");
-      await saveLink(db, {
-        version_id: id,
-        registered_model: a.model,
-        model_version: mv.version,
-        run_id: mv.run_id ?? null,
-        origin,
-      });
+    try {
+      mirror.set(v.version, await pushVersion(ctx, a, v, found));
+    } catch (err) {
+      if (!isObjectError(err)) throw err;
+      mirror.set(v.version, null);
+      const base = { agent: a.ref, mlflow_model: a.model, version: v.version };
+      report.add({ ...base, object: "model_version", action: "failed", detail: describeObjectError(err) });
     }
   }
 
@@ -160,12 +112,21 @@ export async function pushAgent(ctx: SyncContext, a: ScopedAgent): Promise<void>
     const have = current.find((x) => x.alias === alias)?.version ?? null;
     const base = { object: "alias" as const, agent: a.ref, mlflow_model: a.model, alias, version: target };
     if (target === null) {
-      if (have === null) continue;
+      // An agent without versions has no champion: agentgate has no opinion to mirror then.
+      if (have === null || alias === CHAMPION_ALIAS) continue;
       report.add({ ...base, action: "deleted", detail: `was on MLflow version ${have}` });
       if (!ctx.dryRun) await client.deleteAlias(a.model, alias);
       continue;
     }
     const want = mirror.get(target) ?? null;
+    if (want === null && !ctx.dryRun) {
+      report.add({
+        ...base,
+        action: "skipped",
+        detail: `version ${target} has no model version (it failed above)`,
+      });
+      continue;
+    }
     if (want !== null && want === have) {
       report.add({ ...base, action: "unchanged", mlflow_version: want });
       continue;
@@ -178,4 +139,71 @@ export async function pushAgent(ctx: SyncContext, a: ScopedAgent): Promise<void>
     });
     if (!ctx.dryRun && want !== null) await client.setAlias(a.model, alias, want);
   }
+}
+
+type Found = {
+  byNumber: Map<string, ModelVersion>;
+  byTag: Map<string, ModelVersion>;
+  links: Map<number, Link>;
+  ids: Map<number, number>;
+};
+
+/** Finds or creates the model version of one agentgate version, sets its tags, saves the link. */
+async function pushVersion(
+  ctx: SyncContext,
+  a: ScopedAgent,
+  v: VersionView,
+  f: Found,
+): Promise<string | null> {
+  const { client, report, db } = ctx;
+  const base = { object: "model_version" as const, agent: a.ref, mlflow_model: a.model, version: v.version };
+  const link = f.links.get(v.version);
+  const lineage = (v.lineage ?? {}) as {
+    mlflow_model?: unknown;
+    mlflow_version?: unknown;
+    mlflow_run?: unknown;
+  };
+  let mv =
+    (link?.registered_model === a.model ? f.byNumber.get(link.model_version) : undefined) ??
+    f.byTag.get(String(v.version)) ??
+    (lineage.mlflow_model === a.model ? f.byNumber.get(String(lineage.mlflow_version)) : undefined);
+  const want = versionTags(v);
+  if (!mv) {
+    if (ctx.dryRun) {
+      report.add({ ...base, action: "created" });
+      return null;
+    }
+    mv = await client.createModelVersion({
+      name: a.model,
+      source: versionSource(v.upstream, v.model),
+      runId: typeof lineage.mlflow_run === "string" ? lineage.mlflow_run : undefined,
+      tags: asTagList(want),
+    });
+    report.add({ ...base, action: "created", mlflow_version: mv.version });
+  } else {
+    const changed = changedTags(want, mv.tags);
+    if (changed.length === 0) report.add({ ...base, action: "unchanged", mlflow_version: mv.version });
+    else {
+      report.add({
+        ...base,
+        action: "updated",
+        mlflow_version: mv.version,
+        detail: `tags ${changed.join(", ")}`,
+      });
+      if (!ctx.dryRun)
+        for (const k of changed) await client.setModelVersionTag(a.model, mv.version, k, want[k] as string);
+    }
+  }
+  const id = f.ids.get(v.version);
+  const fresh = link?.registered_model !== a.model || link.model_version !== mv.version;
+  if (!ctx.dryRun && id !== undefined && fresh) {
+    await saveLink(db, {
+      version_id: id,
+      registered_model: a.model,
+      model_version: mv.version,
+      run_id: mv.run_id ?? null,
+      origin: link?.origin ?? (lineage.mlflow_model === a.model ? "pull" : "push"),
+    });
+  }
+  return mv.version;
 }

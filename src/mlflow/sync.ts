@@ -15,7 +15,7 @@ import type { Actor } from "../auth/scopes.js";
 import { AppError } from "../errors.js";
 import type { VersionService } from "../registry/versions.js";
 import type { MlflowClient } from "./client.js";
-import { MlflowApiError, MlflowClientError, MlflowUnavailableError } from "./errors.js";
+import { describeObjectError, isObjectError, MlflowApiError, MlflowUnavailableError } from "./errors.js";
 import { pullAgent } from "./pull.js";
 import { pushAgent, type SyncContext } from "./push.js";
 import { ReportBuilder, type SyncReport, type SyncRequest } from "./report.js";
@@ -57,9 +57,9 @@ export class MlflowSyncService {
           if (req.direction !== "push") await pullAgent(ctx, actor, a, upstreams);
           if (req.direction !== "pull") await pushAgent(ctx, a);
         } catch (err) {
-          if (fatal(err)) throw err;
-          if (!(err instanceof MlflowApiError || err instanceof MlflowClientError)) throw err;
-          const detail = err instanceof MlflowApiError ? `${err.errorCode}: ${err.message}` : err.message;
+          // Unreachable, timeout, refused credentials: every agent would fail the same way.
+          if (!isObjectError(err)) throw err;
+          const detail = describeObjectError(err);
           report.add({
             object: "registered_model",
             action: "failed",
@@ -100,11 +100,6 @@ export class MlflowSyncService {
     }
     return result;
   }
-}
-
-/** Errors that would recur on every agent: stop the sync rather than fail each agent the same way. */
-function fatal(err: unknown): boolean {
-  return err instanceof MlflowUnavailableError || (err instanceof MlflowApiError && err.unauthorized);
 }
 
 function asAppError(err: unknown, uri: string): unknown {

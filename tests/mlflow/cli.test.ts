@@ -16,7 +16,10 @@ describe("agentgate mlflow sync", () => {
   const cli = (...args: string[]) => runCli(args, { AGENTGATE_URL: t.url, AGENTGATE_TOKEN: ADMIN_TOKEN });
 
   beforeAll(async () => {
-    server = await startMlflowServer();
+    // MLflow's own source check refuses one agent's model, to show a partial failure.
+    server = await startMlflowServer({
+      env: { MLFLOW_CREATE_MODEL_VERSION_SOURCE_VALIDATION_REGEX: "^(?!agentgate://fake/refused)" },
+    });
     t = await startTestInstance("pglite", { MLFLOW_TRACKING_URI: server.url });
     await seedAgent(t, { system: "ops", agent: "triage", versions: 2 });
     await seedAgent(t, { system: "ops", agent: "summarize", versions: 1 });
@@ -94,6 +97,51 @@ describe("agentgate mlflow sync", () => {
     } finally {
       await down.close();
       await none.close();
+    }
+  });
+
+  it("an object MLflow refuses is a failed item with MLflow's code; the other agents are synced; exit 1", async () => {
+    await seedAgent(t, { system: "refuse", agent: "ok", versions: 1 });
+    await seedAgent(t, { system: "refuse", agent: "bad", versions: 0 });
+    await t.http
+      .post("/api/v1/systems/refuse/agents/bad/versions")
+      .set("authorization", t.auth)
+      .send({ kind: "fine_tuned", upstream: "fake", model: "refused-1" })
+      .expect(201);
+    const r = await cli("mlflow", "sync", "--system", "refuse", "--direction", "push");
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe("agentgate: 1 object(s) failed to sync (see the report)\n");
+    expect(r.stdout).toMatch(/^created 4, updated 0, deleted 0, unchanged 0, skipped 1, failed 1$/m);
+    expect(r.stdout).toMatch(
+      /^failed\s+model_version\s+refuse\/bad\s+1\s+refuse\.bad\s+INVALID_PARAMETER_VALUE: Invalid model version source: 'agentgate:\/\/fake\/refused-1'\.$/m,
+    );
+    // Its champion alias has nothing to point at.
+    expect(r.stdout).toMatch(
+      /^skipped\s+alias\s+refuse\/bad\s+1\s+refuse\.bad@champion\s+version 1 has no model version \(it failed above\)$/m,
+    );
+    const mlflow = new MlflowClient({ trackingUri: server.url });
+    expect((await mlflow.getByAlias("refuse.ok", "champion"))?.version).toBe("1");
+  });
+
+  it("the periodic sync (AGENTGATE_MLFLOW_SYNC_INTERVAL_MS) mirrors without being asked", async () => {
+    const ticking = await startTestInstance("pglite", {
+      MLFLOW_TRACKING_URI: server.url,
+      AGENTGATE_MLFLOW_SYNC_INTERVAL_MS: "1000",
+    });
+    try {
+      await seedAgent(ticking, { system: "tick", agent: "agent", versions: 1 });
+      const mlflow = new MlflowClient({ trackingUri: server.url });
+      const deadline = Date.now() + 60_000;
+      let champion: string | null = null;
+      while (champion === null && Date.now() < deadline) {
+        champion = (await mlflow.getByAlias("tick.agent", "champion").catch(() => null))?.version ?? null;
+        if (champion === null) await new Promise((r) => setTimeout(r, 500));
+      }
+      expect(champion).toBe("1");
+      const audit = await ticking.gw.dbHandle.db("audit_log").where({ action: "mlflow.sync" }).first("actor");
+      expect(audit?.actor).toBe("mlflow-sync");
+    } finally {
+      await ticking.close();
     }
   });
 });

@@ -16,7 +16,10 @@ export const MLFLOW_PYTHON = path.join(VENV, "bin", "python");
 
 export type MlflowServer = { url: string; stop(): Promise<void> };
 
-export async function startMlflowServer(timeoutMs = 180_000): Promise<MlflowServer> {
+export async function startMlflowServer(
+  opts: { env?: Record<string, string>; timeoutMs?: number } = {},
+): Promise<MlflowServer> {
+  const timeoutMs = opts.timeoutMs ?? 180_000;
   if (!existsSync(MLFLOW_BIN))
     throw new Error(`${MLFLOW_BIN} is missing: run 'npm run test:mlflow' (it builds .venv-mlflow first)`);
   const dir = mkdtempSync(path.join(os.tmpdir(), "agentgate-mlflow-"));
@@ -41,7 +44,7 @@ export async function startMlflowServer(timeoutMs = 180_000): Promise<MlflowServ
       cwd: dir,
       detached: true,
       stdio: ["ignore", "ignore", "pipe"],
-      env: { ...process.env, MLFLOW_TRACKING_URI: "" },
+      env: { ...process.env, MLFLOW_TRACKING_URI: "", ...opts.env },
     },
   );
   let stderr = "";
