@@ -76,3 +76,23 @@ export class ReportBuilder {
     return out;
   }
 }
+
+export const linksQuery = z
+  .strictObject({ system: nameSchema.optional(), agent: nameSchema.optional() })
+  .refine((q) => q.agent === undefined || q.system !== undefined, {
+    message: "agent needs system",
+    path: ["agent"],
+  });
+
+export const linkView = z.object({
+  system: z.string(),
+  agent: z.string(),
+  version: z.number(),
+  registered_model: z.string(),
+  model_version: z.string(),
+  run_id: z.string().nullable(),
+  /** `push`: agentgate created or adopted the model version; `pull`: imported from MLflow. */
+  origin: z.enum(["push", "pull"]),
+  synced_at: z.string(),
+});
+export type LinkView = z.infer<typeof linkView>;

@@ -1,8 +1,9 @@
 /** The database side of MLflow sync: agents in scope, links, the challenger, and the sync lease. */
 import type { Knex } from "knex";
-import { findAgent, findSystem } from "../registry/lookup.js";
+import { findAgent, findSystem, iso } from "../registry/lookup.js";
 import { agentRef } from "../registry/names.js";
 import { registeredModelName } from "./mapping.js";
+import type { LinkView } from "./report.js";
 
 export type ScopedAgent = {
   id: number;
@@ -117,4 +118,32 @@ export async function acquireLease(db: Knex, holder: string): Promise<boolean> {
 
 export async function releaseLease(db: Knex, holder: string): Promise<void> {
   await db("mlflow_sync_lock").where({ id: 1, holder }).delete();
+}
+
+/** Which MLflow model version mirrors each agentgate version, for the agents in scope. */
+export async function listLinks(db: Knex, scope: { system?: string; agent?: string }): Promise<LinkView[]> {
+  const agents = await agentsInScope(db, scope);
+  if (agents.length === 0) return [];
+  const rows: (Omit<LinkView, "system" | "agent" | "synced_at"> & { agent_id: number; synced_at: Date })[] =
+    await db("mlflow_links as l")
+      .join("versions as v", "v.id", "l.version_id")
+      .whereIn(
+        "v.agent_id",
+        agents.map((a) => a.id),
+      )
+      .orderBy([{ column: "v.agent_id" }, { column: "v.number" }])
+      .select(
+        "v.agent_id",
+        "v.number as version",
+        "l.registered_model",
+        "l.model_version",
+        "l.run_id",
+        "l.origin",
+        "l.synced_at",
+      );
+  const byId = new Map(agents.map((a) => [a.id, a]));
+  return rows.map(({ agent_id, synced_at, ...r }) => {
+    const a = byId.get(agent_id) as ScopedAgent;
+    return { system: a.system, agent: a.agent, ...r, synced_at: iso(synced_at) };
+  });
 }

@@ -18,8 +18,8 @@ import type { MlflowClient } from "./client.js";
 import { describeObjectError, isObjectError, MlflowApiError, MlflowUnavailableError } from "./errors.js";
 import { pullAgent } from "./pull.js";
 import { pushAgent, type SyncContext } from "./push.js";
-import { ReportBuilder, type SyncReport, type SyncRequest } from "./report.js";
-import { acquireLease, agentsInScope, releaseLease, upstreamNames } from "./store.js";
+import { type LinkView, ReportBuilder, type SyncReport, type SyncRequest } from "./report.js";
+import { acquireLease, agentsInScope, listLinks, releaseLease, upstreamNames } from "./store.js";
 
 export class MlflowSyncService {
   constructor(
@@ -28,6 +28,11 @@ export class MlflowSyncService {
     /** Null when MLFLOW_TRACKING_URI is not set. */
     private readonly client: MlflowClient | null,
   ) {}
+
+  /** The links agentgate keeps (readable with MLflow down or not configured). */
+  links(scope: { system?: string; agent?: string }): Promise<LinkView[]> {
+    return listLinks(this.db, scope);
+  }
 
   get configured(): boolean {
     return this.client !== null;

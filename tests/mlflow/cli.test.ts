@@ -58,6 +58,11 @@ describe("agentgate mlflow sync", () => {
     expect(rest.stdout).toMatch(/^created\s+alias\s+ops\/summarize\s+1\s+ops\.summarize@champion → 1\s+-$/m);
     expect(rest.stdout).not.toMatch(/^unchanged/m);
 
+    const links = await cli("mlflow", "links", "--agent", "ops/triage");
+    expectOk(links);
+    expect(links.stdout).toMatch(/^AGENT\s+VERSION\s+MLFLOW\s+RUN\s+ORIGIN\s+SYNCED_AT$/m);
+    expect(links.stdout).toMatch(/^ops\/triage\s+2\s+ops\.triage\/2\s+-\s+push\s+\d{4}-/m);
+
     const again = await cli("mlflow", "sync", "--system", "ops", "--all");
     expectOk(again);
     expect(again.stdout).toMatch(/^created 0, updated 0, deleted 0, unchanged 7, skipped 0, failed 0$/m);

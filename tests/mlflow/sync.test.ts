@@ -329,6 +329,27 @@ print("RESULT", run.info.run_id, mv.version)
     expect(again.summary).toMatchObject({ created: 0, updated: 0, deleted: 0, failed: 0 });
   });
 
+  it("GET /mlflow/links says which MLflow model version mirrors each version, and where it came from", async () => {
+    const { data } = await api<{ data: Record<string, unknown>[] }>(
+      "GET",
+      `/mlflow/links?system=${sys}&agent=writer`,
+    );
+    expect(data).toEqual([
+      expect.objectContaining({
+        system: sys,
+        agent: "writer",
+        version: 1,
+        registered_model: model("writer"),
+        model_version: "1",
+        origin: "push",
+        run_id: null,
+      }),
+      expect.objectContaining({ version: 2, origin: "pull", run_id: "0123456789abcdef0123456789abcdef" }),
+    ]);
+    const all = await api<{ data: unknown[] }>("GET", `/mlflow/links?system=${sys}`);
+    expect(all.data).toHaveLength(3 + 2 + 3);
+  });
+
   it("a version deleted in MLflow is created again on the next push, and its link follows", async () => {
     await mlflow.deleteModelVersion(model("critic"), "2");
     const r = await sync({ system: sys, agent: "critic", direction: "push" });

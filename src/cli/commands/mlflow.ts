@@ -3,16 +3,16 @@
  * server is configured with (MLFLOW_TRACKING_URI on the server), import versions registered there,
  * or both. Prints the summary and every object that changed, was skipped (with the reason) or
  * failed; `--all` lists unchanged ones too. Exits 1 when any object failed.
+ * `agentgate mlflow links`: which MLflow model version mirrors each agentgate version.
  */
 import { type Command, Option } from "commander";
-import { DIRECTIONS, type SyncItem, type SyncReport } from "../../mlflow/report.js";
+import { DIRECTIONS, type LinkView, type SyncItem, type SyncReport } from "../../mlflow/report.js";
 import { context, parseAgentArg, positiveInt } from "../context.js";
 import { CliError, usageError } from "../errors.js";
 import { emit, print, printTable } from "../output.js";
 
-type SyncOptions = {
-  system?: string;
-  agent?: string;
+type ScopeOptions = { system?: string; agent?: string };
+type SyncOptions = ScopeOptions & {
   direction: string;
   dryRun?: boolean;
   all?: boolean;
@@ -22,7 +22,7 @@ type SyncOptions = {
 const NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
 
 /** `--agent` is a name with `--system`, or `system/agent` on its own. */
-function scope(opts: SyncOptions): { system?: string; agent?: string } {
+function scope(opts: ScopeOptions): { system?: string; agent?: string } {
   if (opts.system !== undefined && !NAME.test(opts.system))
     throw usageError(`--system '${opts.system}' is not a system name`);
   if (opts.agent === undefined) return { system: opts.system };
@@ -101,5 +101,29 @@ export function registerMlflow(program: Command): void {
       emit(json, report, (r) => showReport(r, opts.all === true));
       if (report.summary.failed > 0)
         throw new CliError(`${report.summary.failed} object(s) failed to sync (see the report)`);
+    });
+  mlflow
+    .command("links")
+    .description("which MLflow model version mirrors each agentgate version (as recorded by sync)")
+    .option("--system <name>", "only this system's agents")
+    .option("--agent <name>", "only this agent (with --system, or as system/agent)")
+    .action(async (opts: ScopeOptions, cmd: Command) => {
+      const { system, agent } = scope(opts);
+      const { api, json } = context(cmd);
+      const { data } = await api.get<{ data: LinkView[] }>("/mlflow/links", { system, agent });
+      emit(json, data, (rows) =>
+        printTable(
+          rows,
+          [
+            { header: "AGENT", value: (l) => `${l.system}/${l.agent}` },
+            { header: "VERSION", value: (l) => l.version },
+            { header: "MLFLOW", value: (l) => `${l.registered_model}/${l.model_version}` },
+            { header: "RUN", value: (l) => l.run_id },
+            { header: "ORIGIN", value: (l) => l.origin },
+            { header: "SYNCED_AT", value: (l) => l.synced_at },
+          ],
+          "No versions are mirrored to MLflow yet (agentgate mlflow sync).",
+        ),
+      );
     });
 }
