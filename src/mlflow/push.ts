@@ -88,7 +88,10 @@ export async function pushAgent(ctx: SyncContext, a: ScopedAgent): Promise<void>
 
   // agentgate version number → MLflow version number (null: not created, by a dry run or a failure)
   const mirror = new Map<number, string | null>();
-  const found: Found = { byNumber, byTag, links, ids };
+  // MLflow version → the agentgate version it mirrors: one model version never mirrors two.
+  const owner = new Map<string, number>();
+  for (const [n, l] of links) if (l.registered_model === a.model) owner.set(l.model_version, n);
+  const found: Found = { byNumber, byTag, links, ids, owner };
   for (const v of versions) {
     try {
       mirror.set(v.version, await pushVersion(ctx, a, v, found));
@@ -146,6 +149,7 @@ type Found = {
   byTag: Map<string, ModelVersion>;
   links: Map<number, Link>;
   ids: Map<number, number>;
+  owner: Map<string, number>;
 };
 
 /** Finds or creates the model version of one agentgate version, sets its tags, saves the link. */
@@ -163,10 +167,12 @@ async function pushVersion(
     mlflow_version?: unknown;
     mlflow_run?: unknown;
   };
+  const free = (m: ModelVersion | undefined) =>
+    m && (f.owner.get(m.version) ?? v.version) === v.version ? m : undefined;
   let mv =
-    (link?.registered_model === a.model ? f.byNumber.get(link.model_version) : undefined) ??
-    f.byTag.get(String(v.version)) ??
-    (lineage.mlflow_model === a.model ? f.byNumber.get(String(lineage.mlflow_version)) : undefined);
+    free(link?.registered_model === a.model ? f.byNumber.get(link.model_version) : undefined) ??
+    free(f.byTag.get(String(v.version))) ??
+    free(lineage.mlflow_model === a.model ? f.byNumber.get(String(lineage.mlflow_version)) : undefined);
   const want = versionTags(v);
   if (!mv) {
     if (ctx.dryRun) {
@@ -194,6 +200,7 @@ async function pushVersion(
         for (const k of changed) await client.setModelVersionTag(a.model, mv.version, k, want[k] as string);
     }
   }
+  f.owner.set(mv.version, v.version);
   const id = f.ids.get(v.version);
   const fresh = link?.registered_model !== a.model || link.model_version !== mv.version;
   if (!ctx.dryRun && id !== undefined && fresh) {
