@@ -5,7 +5,8 @@ export default defineConfig({
     include: ["tests/**/*.test.ts"],
     // A real Prometheus server: `npm run test:prometheus` (vitest.prometheus.config.ts).
     // A real MLflow server: `npm run test:mlflow` (vitest.mlflow.config.ts).
-    exclude: [...configDefaults.exclude, "tests/prometheus/**", "tests/mlflow/**"],
+    // Real Python clients (openai, DSPy, LiteLLM, LangGraph): `npm run test:interop`.
+    exclude: [...configDefaults.exclude, "tests/prometheus/**", "tests/mlflow/**", "tests/interop/**"],
     globalSetup: ["tests/setup/postgres.ts"],
     testTimeout: 30_000,
     hookTimeout: 60_000,
