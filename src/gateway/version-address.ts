@@ -25,7 +25,7 @@ export function versionAddress(ref: string): { ref: string; version: number } | 
 }
 
 export class VersionDirectory {
-  private readonly cache = new Map<string, VersionRoute>();
+  private readonly cache = new Map<string, VersionRoute | null>();
   private builtAt = -1;
 
   constructor(private readonly db: Knex) {}
@@ -44,15 +44,18 @@ export class VersionDirectory {
     }
     const key = `${ref}@${number}`;
     let version = this.cache.get(key);
-    if (!version) {
-      version = await this.load(agent.id, number, ref);
+    if (version === undefined) {
+      version = await this.load(agent.id, number);
       if (this.cache.size >= MAX_CACHED) this.cache.clear();
+      // Misses are remembered too, so calls naming a version that does not exist cost one read
+      // per table build, not one per call; registering the version rebuilds the table.
       this.cache.set(key, version);
     }
+    if (!version) throw new AppError("version_not_found", `version ${number} of '${ref}' not found`, "model");
     return { agent, version, route: "pinned", experiment: null, fallback: null };
   }
 
-  private async load(agentId: number, number: number, ref: string): Promise<VersionRoute> {
+  private async load(agentId: number, number: number): Promise<VersionRoute | null> {
     const v = await this.db("versions as v")
       .join("upstreams as u", "u.id", "v.upstream_id")
       .where({ "v.agent_id": agentId, "v.number": number })
@@ -71,7 +74,6 @@ export class VersionDirectory {
         "u.connect_timeout_ms",
         "u.first_byte_timeout_ms",
       );
-    if (!v) throw new AppError("version_not_found", `version ${number} of '${ref}' not found`, "model");
-    return versionRoute(v, upstreamRoute({ ...v, name: v.upstream_name }));
+    return v ? versionRoute(v, upstreamRoute({ ...v, name: v.upstream_name })) : null;
   }
 }

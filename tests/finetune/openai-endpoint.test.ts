@@ -10,6 +10,7 @@ import type OpenAI from "openai";
 import { toFile } from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backends } from "../helpers/databases.js";
+import { routingSettled } from "../helpers/dataplane.js";
 import { BASE_MODEL, download, type FineTuneEnv, startFineTuneEnv } from "./setup.js";
 
 const row = (i: number) =>
@@ -143,6 +144,21 @@ describe.each(backends())("OpenAI-compatible fine-tuning endpoint on %s", (backe
         messages: [{ role: "user", content: "x" }],
       }),
     ).rejects.toMatchObject({ status: 404, code: "version_not_found" });
+    // A miss is remembered only until the routing table is rebuilt, which registering does.
+    const addressed = () =>
+      agents.chat.completions
+        .create({ model: "agent:shop/solver@3", messages: [{ role: "user", content: "x" }] })
+        .withResponse();
+    await expect(addressed()).rejects.toMatchObject({ status: 404, code: "version_not_found" });
+    await env.g.admin("POST", "/systems/shop/agents/solver/versions", {
+      kind: "base_optimized",
+      upstream: "fake",
+      model: "other-model",
+    });
+    await routingSettled(env.g);
+    const third = await addressed();
+    expect(third.response.headers.get("x-agentgate-version")).toBe("3");
+    expect(third.data.choices[0]?.message.content).toContain("Echo from other-model");
 
     const events = await writer.fineTuning.jobs.listEvents(job.id, { limit: 1 });
     expect(events.data[0]?.message).toBe("The job has successfully completed");
@@ -194,5 +210,33 @@ describe.each(backends())("OpenAI-compatible fine-tuning endpoint on %s", (backe
       status: 404,
       code: "fine_tune_not_found",
     });
+  });
+});
+
+describe("the fine-tuning endpoint without a trainer configured", () => {
+  let env: FineTuneEnv;
+  beforeAll(async () => {
+    env = await startFineTuneEnv("pglite", ["solver"]);
+  }, 120_000);
+  afterAll(() => env?.close());
+
+  it("still stores uploads, and answers job creation 503 naming the missing setting", async () => {
+    const { token } = await env.g.admin<{ token: string }>("POST", "/tokens", {
+      name: "bot",
+      scopes: ["write"],
+    });
+    const writer = env.g.client(token);
+    const lines = Array.from({ length: 10 }, (_, i) => row(200 + i)).join("\n");
+    const file = await writer.files.create({
+      file: await toFile(Buffer.from(lines), "c.jsonl"),
+      purpose: "fine-tune",
+    });
+    expect(file.id).toMatch(/^file-agentgate-\d+$/);
+    const err = await writer.fineTuning.jobs
+      .create({ model: "agent:shop/solver", training_file: file.id })
+      .catch((e: unknown) => e);
+    expect(err).toMatchObject({ status: 503, code: "service_unavailable" });
+    expect(String((err as Error).message)).toContain("AGENTGATE_FINETUNE_TRAINER");
+    expect(env.trainer.jobs.size).toBe(0);
   });
 });
