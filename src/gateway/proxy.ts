@@ -17,6 +17,7 @@ import type { EventRecorder } from "../events/recorder.js";
 import type { Metrics } from "../metrics.js";
 import { applyVersion, clientWantsStreamUsage } from "./apply-version.js";
 import { CallRecord } from "./call-record.js";
+import { CallSignal } from "./call-signal.js";
 import { agentHeaderOf, authorizeProxy, parseChatBody, readBody, sessionOf } from "./chat-request.js";
 import { type JsonSummary, JsonUsageTap } from "./json-usage.js";
 import { costUsd, type PriceTable, resolvePrice } from "./pricing.js";
@@ -81,7 +82,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
     setRouteHeaders(res, r, r.version, false);
 
     const upstreamBody = (v: VersionRoute) => Buffer.from(JSON.stringify(applyVersion(body, v, { stream })));
-    const abort = new AbortController();
+    const abort = new CallSignal();
     res.once("close", () => {
       if (!res.writableFinished) abort.abort();
     });
@@ -94,7 +95,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
         path: "/chat/completions",
         body: upstreamBody(v),
         expect: stream ? "sse" : "json",
-        signal: abort.signal,
+        signal: abort,
       });
       call.upstreamAnswered(v, up.startedAt);
       if (!stream) return readJsonAnswer(up);
@@ -109,7 +110,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
     } catch (err) {
       const ue = classifyError(err);
       call.upstreamFailed(ue);
-      if (!r.fallback || !isFallbackEligible(ue) || abort.signal.aborted) throw ue;
+      if (!r.fallback || !isFallbackEligible(ue) || abort.aborted) throw ue;
       served = r.fallback;
       call.fellBack(served);
       setRouteHeaders(res, r, served, true);

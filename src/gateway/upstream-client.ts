@@ -16,6 +16,7 @@
  */
 import type { Readable } from "node:stream";
 import { Pool } from "undici";
+import { CallSignal, type CancelSignal, onAbort } from "./call-signal.js";
 import type { UpstreamRoute } from "./routing-table.js";
 import { classifyError, UpstreamError } from "./upstream-errors.js";
 
@@ -40,7 +41,7 @@ export type SendOptions = {
   /** What a 2xx must be: `sse` wants text/event-stream, `json` wants a JSON content type. */
   expect?: "json" | "sse";
   /** The caller's cancellation (e.g. the client disconnected). */
-  signal?: AbortSignal;
+  signal?: CancelSignal;
 };
 
 export type UpstreamResponse = {
@@ -107,7 +108,7 @@ export class UpstreamClient {
 
     // One controller carries both the deadline and the caller's cancellation; the flags tell
     // the classifier which of the two fired.
-    const ac = new AbortController();
+    const ac = new CallSignal();
     let deadlineExpired = false;
     let callerAborted = false;
     const timer = setTimeout(() => {
@@ -118,11 +119,12 @@ export class UpstreamClient {
       callerAborted = true;
       ac.abort(new UpstreamError("aborted", "upstream call cancelled by the caller"));
     };
+    let unlisten: (() => void) | undefined;
     if (opts.signal?.aborted) onCallerAbort();
-    else opts.signal?.addEventListener("abort", onCallerAbort, { once: true });
+    else if (opts.signal) unlisten = onAbort(opts.signal, onCallerAbort);
     const cleanup = () => {
       clearTimeout(timer);
-      opts.signal?.removeEventListener("abort", onCallerAbort);
+      unlisten?.();
     };
     const classify = (err: unknown, bodyStarted: boolean) =>
       classifyError(err, { deadlineExpired, callerAborted, bodyStarted });
@@ -135,7 +137,7 @@ export class UpstreamClient {
         path: base.path + opts.path,
         headers: this.headers(opts),
         body: opts.body,
-        signal: ac.signal,
+        signal: ac,
         headersTimeout: upstream.firstByteTimeoutMs,
         bodyTimeout: upstream.idleTimeoutMs ?? upstream.firstByteTimeoutMs,
       });
