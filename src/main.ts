@@ -119,7 +119,13 @@ async function assemble(
     config.mlflow ? new MlflowClient({ ...config.mlflow }) : null,
   );
   const prices = await loadPriceTable(config.pricesFile);
-  const fineTunes = new FineTuneService({ db, prices, onChange, env: opts.env ?? process.env });
+  const fineTunes = new FineTuneService({
+    db,
+    prices,
+    onChange,
+    env: opts.env ?? process.env,
+    onEnded: (status) => metrics.fineTunesEndedTotal.inc({ status }),
+  });
 
   const routing = new RoutingSync(db, log, metrics, config.routingPollMs);
   await routing.start();

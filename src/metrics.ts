@@ -139,6 +139,11 @@ export function createMetrics() {
       "agent",
       "experiment",
     ]),
+    fineTunesEndedTotal: counter(
+      "fine_tunes_ended_total",
+      "Fine-tune jobs that reached an end, by status (succeeded, failed, cancelled)",
+      ["status"],
+    ),
     feedbackTotal: counter("feedback_total", "Feedback values received, by metric and level", [
       "metric",
       "level",

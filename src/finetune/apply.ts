@@ -24,6 +24,8 @@ type ApplyDeps = {
   db: Knex;
   prices: PriceTable;
   onChange: (trx: Knex.Transaction) => Promise<void>;
+  /** Told once per job, after the commit that records its end (for the metrics). */
+  onEnded?: (status: Status) => void;
 };
 
 /** Statuses outside OpenAI's list (Arbor and others have them) mapped to the nearest one. */
@@ -42,7 +44,8 @@ export function mapStatus(status: string): Status | null {
 const TERMINAL = new Set<Status>(["succeeded", "failed", "cancelled"]);
 
 export async function applyJob(deps: ApplyDeps, id: number, job: FineTuningJob): Promise<FineTuneRow> {
-  return deps.db.transaction(async (trx) => {
+  let ended: Status | null = null;
+  const row = await deps.db.transaction(async (trx) => {
     const row = (await trx("fine_tunes").where({ id }).forUpdate().first()) as FineTuneRow;
     const status = mapStatus(String(job.status)) ?? row.status;
     const done = row.status !== "succeeded" ? TERMINAL.has(row.status) : row.registered_at !== null;
@@ -80,6 +83,7 @@ export async function applyJob(deps: ApplyDeps, id: number, job: FineTuningJob):
     }
     const [updated] = (await trx("fine_tunes").where({ id }).update(patch).returning("*")) as FineTuneRow[];
     if (status !== row.status && TERMINAL.has(status)) {
+      ended = status;
       const u = updated as FineTuneRow;
       await recordAudit(trx, {
         actor: FINETUNE_ACTOR.name,
@@ -99,6 +103,8 @@ export async function applyJob(deps: ApplyDeps, id: number, job: FineTuningJob):
     }
     return updated as FineTuneRow;
   });
+  if (ended) deps.onEnded?.(ended);
+  return row;
 }
 
 const str = (v: unknown) => (typeof v === "string" ? v : null);

@@ -28,6 +28,8 @@ export type FineTuneDeps = {
   prices: PriceTable;
   onChange: (trx: Knex.Transaction) => Promise<void>;
   env: NodeJS.ProcessEnv;
+  /** Told once per job that reaches an end (succeeded, failed, cancelled). */
+  onEnded?: (status: Status) => void;
 };
 
 export type LaunchOrigin = "api" | "openai";

@@ -44,6 +44,14 @@ describe.each(backends())("fine-tune jobs on %s", (backend) => {
   const audit = async (key: string) =>
     (await g().admin<{ data: Audit[] }>("GET", `/audit?object_type=fine_tune&object=${key}`)).data;
   const sweep = () => g().gw.fineTuneFollower.sweep();
+  /** `agentgate_fine_tunes_ended_total{status}` as /metrics shows it (0 before the first). */
+  const ended = async (status: string) => {
+    const text = await (await fetch(`${g().url}/metrics`)).text();
+    const line = text
+      .split("\n")
+      .find((l) => l.startsWith(`agentgate_fine_tunes_ended_total{status="${status}"}`));
+    return line ? Number(line.split(" ").pop()) : 0;
+  };
 
   beforeAll(async () => {
     env = await startFineTuneEnv(backend, ["planner", "writer", "critic"]);
@@ -89,6 +97,7 @@ describe.each(backends())("fine-tune jobs on %s", (backend) => {
     });
 
     // Each follower pass moves the fake one step: queued, running, succeeded.
+    const succeededBefore = await ended("succeeded");
     const statuses: string[] = [];
     for (let i = 0; i < 3; i++) {
       await sweep();
@@ -98,6 +107,9 @@ describe.each(backends())("fine-tune jobs on %s", (backend) => {
       );
     }
     expect(statuses).toEqual(["queued", "running", "succeeded"]);
+    // Counted once, however often the job is read afterwards.
+    await g().admin<FineTune>("GET", `/fine-tunes/${job.id}`);
+    expect(await ended("succeeded")).toBe(succeededBefore + 1);
 
     const done = await g().admin<FineTune>("GET", `/fine-tunes/${job.id}`);
     const trained = tokensOf(content, 2);
@@ -235,6 +247,7 @@ describe.each(backends())("fine-tune jobs on %s", (backend) => {
   });
 
   it("a failed job is recorded with the trainer's error and audited, and registers nothing", async () => {
+    const failedBefore = await ended("failed");
     env.trainer.failNextJob({
       code: "invalid_n_epochs",
       message: "n_epochs must be at most 10",
@@ -257,12 +270,15 @@ describe.each(backends())("fine-tune jobs on %s", (backend) => {
     const entries = await audit(String(job.id));
     expect(entries[0]).toMatchObject({ action: "fine_tune.failed", actor: "system:finetune" });
     expect(entries[0]?.after).toMatchObject({ status: "failed", error: { code: "invalid_n_epochs" } });
+    await sweep();
+    expect(await ended("failed")).toBe(failedBefore + 1);
     expect(
       (await g().admin<{ data: unknown[] }>("GET", "/systems/shop/agents/planner/versions")).data.length,
     ).toBe(2);
   });
 
   it("cancel: the trainer's job is cancelled, recorded and audited; a finished job cannot be cancelled", async () => {
+    const cancelledBefore = await ended("cancelled");
     const job = await g().admin<FineTune>("POST", "/fine-tunes", {
       dataset: planner.id,
       trainer: "trainer",
@@ -289,6 +305,7 @@ describe.each(backends())("fine-tune jobs on %s", (backend) => {
     const asked = env.trainer.requests.length;
     await sweep();
     expect(env.trainer.requests.length).toBe(asked);
+    expect(await ended("cancelled")).toBe(cancelledBefore + 1);
   });
 
   it("events: the trainer's events, newest first, paged", async () => {
