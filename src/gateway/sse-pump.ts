@@ -4,8 +4,7 @@
  * on the hot path (it creates and aborts an internal AbortController — a DOMException with a stack
  * trace — and raises a premature-close error internally when it finishes; see docs/benchmarks.md).
  */
-import type { ServerResponse } from "node:http";
-import type { Readable } from "node:stream";
+import type { Readable, Writable } from "node:stream";
 import type { SseUsageTap } from "./sse-usage.js";
 
 /** Raised when the client went away before the stream was over. */
@@ -21,7 +20,7 @@ export class ClientClosedError extends Error {
  * (which is not ended: the caller may still append an error event). Rejects with the body's error,
  * or a `ClientClosedError` when `res` closed first; either way the body is destroyed.
  */
-export function pumpSse(body: Readable, tap: SseUsageTap, res: ServerResponse): Promise<void> {
+export function pumpSse(body: Readable, tap: SseUsageTap, res: Writable): Promise<void> {
   return new Promise<void>((resolve, reject) => {
     let settled = false;
     const settle = (err?: unknown) => {

@@ -14,7 +14,6 @@
  * drop exactly the bytes of a stripped block. Memory is bounded by one block: without stripping,
  * chunks are forwarded as they arrive and only the current partial line is kept for decoding.
  */
-import { Transform } from "node:stream";
 import { createParser, type EventSourceMessage, type EventSourceParser } from "eventsource-parser";
 import { parseUsage, type Usage } from "./usage.js";
 
@@ -318,22 +317,4 @@ class AnswerAccumulator {
     this.answer.truncated = true;
     return part;
   }
-}
-
-/** The tap as a Transform, for `pipeline(upstreamBody, transform, clientResponse)`. */
-export function createSseUsageTransform(opts: SseTapOptions): { stream: Transform; tap: SseUsageTap } {
-  const tap = new SseUsageTap(opts);
-  const stream = new Transform({
-    transform(chunk: Buffer, _enc, cb) {
-      const out = tap.push(chunk);
-      if (out) this.push(out);
-      cb();
-    },
-    flush(cb) {
-      const rest = tap.end();
-      if (rest) this.push(rest);
-      cb();
-    },
-  });
-  return { stream, tap };
 }

@@ -5,13 +5,13 @@
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { pipeline } from "node:stream/promises";
 import OpenAI from "openai";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorBody } from "../../src/errors.js";
 import { JsonUsageTap } from "../../src/gateway/json-usage.js";
 import { buildPriceTable, costUsd } from "../../src/gateway/pricing.js";
-import { createSseUsageTransform } from "../../src/gateway/sse-usage.js";
+import { pumpSse } from "../../src/gateway/sse-pump.js";
+import { SseUsageTap } from "../../src/gateway/sse-usage.js";
 import { UpstreamClient } from "../../src/gateway/upstream-client.js";
 import { classifyError, toAppError } from "../../src/gateway/upstream-errors.js";
 import type { Usage } from "../../src/gateway/usage.js";
@@ -53,8 +53,9 @@ describe("building blocks as a minimal proxy, through the openai SDK", () => {
         });
         res.writeHead(up.status, { "content-type": String(up.headers["content-type"]) });
         if (stream) {
-          const { stream: transform, tap } = createSseUsageTransform({ stripUsage: !clientWantsUsage });
-          await pipeline(up.body, transform, res);
+          const tap = new SseUsageTap({ stripUsage: !clientWantsUsage });
+          await pumpSse(up.body, tap, res);
+          res.end();
           seen.push(tap.summary);
         } else {
           const tap = new JsonUsageTap();

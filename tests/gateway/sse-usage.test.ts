@@ -1,7 +1,7 @@
 import { Readable, Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
 import { describe, expect, it } from "vitest";
-import { createSseUsageTransform, type SseTapOptions, SseUsageTap } from "../../src/gateway/sse-usage.js";
+import { pumpSse } from "../../src/gateway/sse-pump.js";
+import { type SseTapOptions, SseUsageTap } from "../../src/gateway/sse-usage.js";
 
 const usage = {
   prompt_tokens: 11,
@@ -214,7 +214,7 @@ describe("SSE tap", () => {
     expect(plain.tap.summary.overflow).toBe(true);
   });
 
-  it("works as a Transform in a pipeline", async () => {
+  it("pumps a stream split anywhere through the tap to a writable (the proxy's pumpSse)", async () => {
     const input = stream("\r\n");
     const parts = [
       input.subarray(0, 50),
@@ -222,11 +222,11 @@ describe("SSE tap", () => {
       input.subarray(51, 700),
       input.subarray(700),
     ];
-    const { stream: transform, tap } = createSseUsageTransform({ stripUsage: true });
+    const tap = new SseUsageTap({ stripUsage: true });
     const out: Buffer[] = [];
-    await pipeline(
+    await pumpSse(
       Readable.from(parts),
-      transform,
+      tap,
       new Writable({
         write(c: Buffer, _e, cb) {
           out.push(c);
