@@ -5,37 +5,34 @@
  */
 import type { Knex } from "knex";
 import type { Logger } from "pino";
+import { Periodic } from "../periodic.js";
 import { DEFAULT_RETENTION_DAYS } from "./policy.js";
 
 export class CaptureCleaner {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<number> | undefined;
+  private readonly job: Periodic<number>;
 
   constructor(
     private readonly db: Knex,
     private readonly log: Logger,
-    private readonly opts: { intervalMs: number },
-  ) {}
-
-  start(): void {
-    if (this.opts.intervalMs <= 0) return;
-    this.timer = setInterval(() => {
-      this.run().catch((err) => this.log.warn({ err: String(err) }, "capture cleanup failed; will retry"));
-    }, this.opts.intervalMs);
-    this.timer.unref();
+    opts: { intervalMs: number },
+  ) {
+    this.job = new Periodic(() => this.deleteExpired(), {
+      intervalMs: opts.intervalMs,
+      onError: (err) => log.warn({ err: String(err) }, "capture cleanup failed; will retry"),
+    });
   }
 
-  async stop(): Promise<void> {
-    if (this.timer) clearInterval(this.timer);
-    await this.running?.catch(() => {});
+  start(): void {
+    this.job.start();
+  }
+
+  stop(): Promise<void> {
+    return this.job.stop();
   }
 
   /** Deletes every expired capture now; returns how many. One run at a time. */
   run(): Promise<number> {
-    this.running ??= this.deleteExpired().finally(() => {
-      this.running = undefined;
-    });
-    return this.running;
+    return this.job.run();
   }
 
   private async deleteExpired(): Promise<number> {

@@ -32,6 +32,7 @@ import type { Logger } from "pino";
 import { recordAudit } from "../audit/audit.js";
 import type { Actor } from "../auth/scopes.js";
 import type { Metrics } from "../metrics.js";
+import { Periodic } from "../periodic.js";
 import { CHAMPION, moveAlias } from "../registry/aliases.js";
 import { findAgent, findVersion } from "../registry/lookup.js";
 import { agentRef } from "../registry/names.js";
@@ -63,9 +64,7 @@ export type CheckOutcome = {
 };
 
 export class Guardian {
-  private timer: NodeJS.Timeout | undefined;
-  private current: Promise<CheckOutcome[]> | undefined;
-  private stopped = false;
+  private readonly job: Periodic<CheckOutcome[]>;
   /** Completed sweeps (tests wait on it). */
   sweeps = 0;
 
@@ -75,29 +74,30 @@ export class Guardian {
     private readonly metrics: Metrics,
     private readonly log: Logger,
     private readonly onChange: (trx: Knex.Transaction) => Promise<void>,
-    private readonly opts: GuardianOptions,
-  ) {}
+    opts: GuardianOptions,
+  ) {
+    this.job = new Periodic(() => this.sweepOnce().finally(() => this.sweeps++), {
+      intervalMs: opts.intervalMs,
+      onError: (err) => log.warn({ err: String(err) }, "guardrail check failed; will retry"),
+    });
+  }
 
   start(): void {
-    if (this.opts.intervalMs <= 0) return;
-    this.timer = setInterval(() => void this.sweep(), this.opts.intervalMs);
-    this.timer.unref();
+    this.job.start();
   }
 
   /** Stops the timer and waits for a sweep in progress (before the database closes). */
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    await this.current?.catch(() => {});
+  stop(): Promise<void> {
+    return this.job.stop();
   }
 
-  /** One pass over the running experiments; a tick that finds a pass in progress joins it. */
+  /** One pass over the running experiments; a caller that finds a pass in progress joins it. */
   sweep(): Promise<CheckOutcome[]> {
-    this.current ??= this.sweepOnce().finally(() => {
-      this.current = undefined;
-      this.sweeps++;
-    });
-    return this.current;
+    return this.job.run();
+  }
+
+  private get stopped(): boolean {
+    return this.job.stopped;
   }
 
   private async sweepOnce(): Promise<CheckOutcome[]> {

@@ -7,41 +7,42 @@
  */
 import type { Knex } from "knex";
 import type { Logger } from "pino";
+import { Periodic } from "../periodic.js";
 import type { FineTuneService } from "./service.js";
 import { claim, needsFollowing, release } from "./store.js";
 
 export type FollowerOptions = { intervalMs: number };
 
 export class FineTuneFollower {
-  private timer: NodeJS.Timeout | undefined;
-  private current: Promise<number> | undefined;
-  private stopped = false;
+  private readonly job: Periodic<number>;
 
   constructor(
     private readonly db: Knex,
     private readonly service: FineTuneService,
     private readonly log: Logger,
     private readonly opts: FollowerOptions,
-  ) {}
-
-  start(): void {
-    if (this.opts.intervalMs <= 0) return;
-    this.timer = setInterval(() => void this.sweep(), this.opts.intervalMs);
-    this.timer.unref();
+  ) {
+    this.job = new Periodic(() => this.sweepOnce(), {
+      intervalMs: opts.intervalMs,
+      onError: (err) => log.warn({ err: String(err) }, "fine-tune follower: sweep failed"),
+    });
   }
 
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearInterval(this.timer);
-    await this.current?.catch(() => {});
+  start(): void {
+    this.job.start();
+  }
+
+  stop(): Promise<void> {
+    return this.job.stop();
   }
 
   /** One pass over the jobs to follow; returns how many this replica polled. */
   sweep(): Promise<number> {
-    this.current ??= this.sweepOnce().finally(() => {
-      this.current = undefined;
-    });
-    return this.current;
+    return this.job.run();
+  }
+
+  private get stopped(): boolean {
+    return this.job.stopped;
   }
 
   private async sweepOnce(): Promise<number> {
