@@ -22,8 +22,9 @@ import type { Knex } from "knex";
 import type { Logger } from "pino";
 import { hasScope } from "../auth/scopes.js";
 import type { TokenService } from "../auth/tokens.js";
-import { AppError, errorBody } from "../errors.js";
+import { AppError } from "../errors.js";
 import { readBody } from "../gateway/chat-request.js";
+import { sendError, sendJson } from "../gateway/respond.js";
 import { bearerToken } from "../http/auth.js";
 import { describeZodError } from "../http/route.js";
 import { findAgent } from "../registry/lookup.js";
@@ -264,20 +265,12 @@ export function createOpenAiFineTuning(deps: OpenAiEndpointDeps) {
   return async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? "/", "http://agentgate");
     try {
-      send(res, 200, await route(req, url));
+      sendJson(res, 200, await route(req, url));
     } catch (err) {
       const e = err instanceof AppError ? err : new AppError("internal_error", "internal error");
       if (e.code === "internal_error") deps.log.error({ err }, "fine-tuning endpoint error");
       if (!req.readableEnded) req.resume();
-      if (e.code === "missing_token" || e.code === "invalid_token")
-        res.setHeader("www-authenticate", "Bearer");
-      send(res, e.status, errorBody(e));
+      sendError(res, e);
     }
   };
-}
-
-function send(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-  res.end(text);
 }

@@ -23,6 +23,7 @@ import { type JsonSummary, JsonUsageTap } from "./json-usage.js";
 import { costUsd, type PriceTable, resolvePrice } from "./pricing.js";
 import { readChunks } from "./read-chunks.js";
 import { agentOf, type Resolution, resolveRoute } from "./resolve.js";
+import { sendError, sendJson } from "./respond.js";
 import type { RoutingTable, VersionRoute } from "./routing-table.js";
 import { ClientClosedError, pumpSse } from "./sse-pump.js";
 import { SseUsageTap } from "./sse-usage.js";
@@ -332,16 +333,4 @@ async function forwardJson(
     call.upstreamDone();
     call.jsonAnswered(a.tap.finish());
   }
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
-  res.end(text);
-}
-
-function sendError(res: ServerResponse, err: AppError): void {
-  if (err.code === "missing_token" || err.code === "invalid_token")
-    res.setHeader("www-authenticate", "Bearer");
-  sendJson(res, err.status, errorBody(err));
 }
