@@ -58,15 +58,28 @@ const send = (m: FromChild) => process.send?.(m);
 
 const served = await start(process.argv[2], process.argv[3]);
 let inspector: Session | null = null;
+// BENCH_PROFILE=heap samples allocations instead (collected objects included: the point is what
+// each call allocates, not what stays).
+const heap = process.env.BENCH_PROFILE === "heap";
 const profile = async (file: string | undefined) => {
   if (!file) {
     inspector = new Session();
     inspector.connect();
-    await inspector.post("Profiler.enable");
-    await inspector.post("Profiler.setSamplingInterval", { interval: 500 });
-    await inspector.post("Profiler.start");
+    if (heap) {
+      await inspector.post("HeapProfiler.startSampling", {
+        samplingInterval: 1024,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true,
+      });
+    } else {
+      await inspector.post("Profiler.enable");
+      await inspector.post("Profiler.setSamplingInterval", { interval: 500 });
+      await inspector.post("Profiler.start");
+    }
   } else if (inspector) {
-    const { profile } = await inspector.post("Profiler.stop");
+    const { profile } = heap
+      ? await inspector.post("HeapProfiler.stopSampling")
+      : await inspector.post("Profiler.stop");
     writeFileSync(file, JSON.stringify(profile));
     inspector.disconnect();
     inspector = null;

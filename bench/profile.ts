@@ -91,6 +91,40 @@ export function summarizeProfile(file: string, top = 25): ProfileSummary {
   return { byFunction: rows(fn), byPlace: rows(place), srcTotal: rows(srcTotal), totalMs: busy / 1000 };
 }
 
+type HeapNode = { callFrame: Node["callFrame"]; selfSize: number; children: HeapNode[] };
+
+/**
+ * Summarizes a sampling heap profile (BENCH_PROFILE=heap, collected objects included): bytes
+ * allocated by function and by place, and in total (self + callees) under agentgate's functions.
+ */
+export function summarizeHeapProfile(file: string, top = 25): ProfileSummary {
+  const { head } = JSON.parse(readFileSync(file, "utf8")) as { head: HeapNode };
+  const fn = new Map<string, number>();
+  const place = new Map<string, number>();
+  const srcTotal = new Map<string, number>();
+  let total = 0;
+  const walk = (n: HeapNode, stack: string[]) => {
+    const key = keyOf(n as unknown as Node);
+    const own = n.callFrame.url.includes("/src/") && !stack.includes(key) ? [...stack, key] : stack;
+    if (n.selfSize > 0) {
+      fn.set(key, (fn.get(key) ?? 0) + n.selfSize);
+      const where = whereOf(n.callFrame.url, n.callFrame.functionName);
+      place.set(where, (place.get(where) ?? 0) + n.selfSize);
+      for (const k of own) srcTotal.set(k, (srcTotal.get(k) ?? 0) + n.selfSize);
+      total += n.selfSize;
+    }
+    for (const c of n.children) walk(c, own);
+  };
+  walk(head, []);
+  // Reuses ProfileSummary's shape with bytes where the CPU summary has microseconds.
+  const rows = (m: Map<string, number>) =>
+    [...m]
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, top)
+      .map(([name, bytes]) => ({ name, ms: bytes, share: total > 0 ? bytes / total : 0 }));
+  return { byFunction: rows(fn), byPlace: rows(place), srcTotal: rows(srcTotal), totalMs: total };
+}
+
 function keyOf(n: Node): string {
   const { functionName, url } = n.callFrame;
   return url ? `${functionName || "(anonymous)"} ${whereOf(url, functionName)}` : functionName || "(native)";

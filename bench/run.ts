@@ -20,7 +20,7 @@ import path from "node:path";
 import { type ClosedResult, closedLoop, loadPool, type OpenResult, openLoop, type Request } from "./load.js";
 import { type BenchDatabase, createBenchDatabase, pgAdminUrl, pgReachable } from "./postgres.js";
 import { buildChildren, machineBusyUs, Proc, procCpuUs } from "./procs.js";
-import { summarizeProfile } from "./profile.js";
+import { summarizeHeapProfile, summarizeProfile } from "./profile.js";
 
 // ---------------------------------------------------------------------------------------------
 // Knobs: environment variables, or the same names as flags (`npm run bench -- --rounds=5`).
@@ -40,7 +40,10 @@ const KNOBS = {
     "",
     "PostgreSQL admin URL (default AGENTGATE_TEST_PG_URL or postgres://postgres@127.0.0.1:5432/postgres)",
   ],
-  BENCH_PROFILE: ["", "1: CPU-profile the proxies during the rounds and print the top costs (slows them)"],
+  BENCH_PROFILE: [
+    "",
+    "1: CPU-profile the proxies during the rounds and print the top costs (slows them); heap: sample their allocations instead",
+  ],
   BENCH_QUIET: [
     "",
     "before each run, wait (up to 60 s) until other processes use less than this many cores, e.g. 0.2",
@@ -91,7 +94,8 @@ const opt = {
       .split(",")
       .map((p) => p.trim()),
   ),
-  profile: knob("BENCH_PROFILE") === "1",
+  profile: knob("BENCH_PROFILE") === "1" || knob("BENCH_PROFILE") === "heap",
+  heapProfile: knob("BENCH_PROFILE") === "heap",
   json: knob("BENCH_JSON"),
   diag: knob("BENCH_DIAG") === "1",
   quiet: Number(knob("BENCH_QUIET")) || 0,
@@ -702,9 +706,13 @@ async function main(): Promise<void> {
   if (opt.profile) {
     for (const t of targets) {
       if (!t.proc) continue;
-      const file = path.join(profDir, `${t.name}.cpuprofile`);
+      const file = path.join(profDir, `${t.name}.${opt.heapProfile ? "heapprofile" : "cpuprofile"}`);
       await t.proc.profile(file);
       const calls = runs.filter((r) => r.target === t.name).reduce((n, r) => n + r.result.ok, 0);
+      if (opt.heapProfile) {
+        profiles.push(heapReport(t.name, file, calls, t.gateway ? 25 : 12, !!t.gateway));
+        continue;
+      }
       const p = summarizeProfile(file, t.gateway ? 25 : 12);
       const show = (rows: typeof p.byPlace) =>
         rows
@@ -745,4 +753,21 @@ try {
   await main();
 } finally {
   await cleanup();
+}
+
+function heapReport(name: string, file: string, calls: number, top: number, own: boolean): string {
+  const p = summarizeHeapProfile(file, top);
+  const show = (rows: typeof p.byPlace) =>
+    rows
+      .map(
+        (r) =>
+          `  ${(r.share * 100).toFixed(1).padStart(5)}%  ${(r.ms / calls).toFixed(0).padStart(6)} B/call  ${r.name}`,
+      )
+      .join("\n");
+  return (
+    `\n### Allocations of ${name} during the rounds: ${(p.totalMs / 1e6).toFixed(0)} MB sampled for ${calls} calls ` +
+    `(${(p.totalMs / calls).toFixed(0)} B/call), ${file}\n` +
+    `\nBy place:\n${show(p.byPlace)}\n\nBy function:\n${show(p.byFunction)}` +
+    (own ? `\n\nTotal (self + callees) under agentgate's functions:\n${show(p.srcTotal)}` : "")
+  );
 }

@@ -7,6 +7,7 @@
  * Each instance gets its own registry (tests run several instances in one process).
  */
 import client from "prom-client";
+import { type CounterSeries, type HistogramSeries, KeyedCounter, KeyedHistogram } from "./keyed-metrics.js";
 
 const P = "agentgate_";
 
@@ -40,14 +41,6 @@ export function createMetrics() {
   const registry = new client.Registry();
   const counter = <L extends string>(name: string, help: string, labelNames: readonly L[] = []) =>
     new client.Counter<L>({ name: P + name, help, labelNames, registers: [registry] });
-  const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
-    new client.Histogram<L>({
-      name: P + name,
-      help,
-      labelNames,
-      buckets: LATENCY_BUCKETS,
-      registers: [registry],
-    });
   const gauge = <L extends string>(
     name: string,
     help: string,
@@ -61,6 +54,11 @@ export function createMetrics() {
       registers: [registry],
       ...(collect ? { collect } : {}),
     });
+  // The per-call families (updated several times per proxied call) keep their series keyed.
+  const keyedCounter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    new KeyedCounter<L>(P + name, help, labelNames, registry);
+  const keyedHistogram = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    new KeyedHistogram<L>(P + name, help, labelNames, registry, LATENCY_BUCKETS);
   // When the routing table was last swapped in (ms since epoch; 0 = never), read at scrape time.
   let routingBuiltAt = () => 0;
   /** Only `_sum` and `_count` (no quantiles): a mean that Prometheus can aggregate across replicas. */
@@ -69,36 +67,37 @@ export function createMetrics() {
   /** The metrics declared here, as opposed to prom-client's default runtime metrics. */
   const own = new Set<string>();
 
+  const callSeries = new Map<string, CallSeries>();
   const metrics = {
     registry,
-    requestsTotal: counter("requests_total", "Proxied chat completion calls, by outcome", [
+    requestsTotal: keyedCounter("requests_total", "Proxied chat completion calls, by outcome", [
       ...CALL,
       "status",
     ]),
-    requestDuration: histogram(
+    requestDuration: keyedHistogram(
       "request_duration_seconds",
       "Total time of a proxied call as seen by the gateway",
       CALL,
     ),
-    upstreamDuration: histogram(
+    upstreamDuration: keyedHistogram(
       "upstream_duration_seconds",
       "Time spent waiting on the upstream, to the end of its answer",
       CALL,
     ),
-    timeToFirstToken: histogram(
+    timeToFirstToken: keyedHistogram(
       "time_to_first_token_seconds",
       "Time from the request to the first content token of a streamed answer",
       CALL,
     ),
-    overhead: histogram("gateway_overhead_seconds", "Gateway time excluding the upstream call", [
+    overhead: keyedHistogram("gateway_overhead_seconds", "Gateway time excluding the upstream call", [
       "system",
       "agent",
     ]),
-    tokensTotal: counter("tokens_total", "Tokens used, by type (prompt, completion, cached)", [
+    tokensTotal: keyedCounter("tokens_total", "Tokens used, by type (prompt, completion, cached)", [
       ...CALL,
       "type",
     ]),
-    costUsdTotal: counter("cost_usd_total", "Cost of proxied calls in USD, from the price table", CALL),
+    costUsdTotal: keyedCounter("cost_usd_total", "Cost of proxied calls in USD, from the price table", CALL),
     upstreamErrorsTotal: counter("upstream_errors_total", "Failed upstream attempts, by error class", [
       ...CALL,
       "error_class",
@@ -160,6 +159,16 @@ export function createMetrics() {
       "arm",
       "metric",
     ]),
+    /** The per-call series of one label set, looked up once per call (see `CallSeries`). */
+    callSeries(labels: CallLabels): CallSeries {
+      const key = `${labels.system}\u0000${labels.agent}\u0000${labels.version}\u0000${labels.arm}\u0000${labels.route}`;
+      let s = callSeries.get(key);
+      if (!s) {
+        s = new CallSeries(metrics, { ...labels });
+        callSeries.set(key, s);
+      }
+      return s;
+    },
     /** Every metric name above, for checks of dashboards and alert rules against the catalog. */
     names(): string[] {
       return registry.getMetricsAsArray().map((m) => m.name);
@@ -184,8 +193,62 @@ export function createMetrics() {
 export type Metrics = ReturnType<typeof createMetrics>;
 
 function typeOf(m: object): MetricDescription["type"] {
-  if (m instanceof client.Counter) return "counter";
-  if (m instanceof client.Histogram) return "histogram";
-  if (m instanceof client.Summary) return "summary";
-  return "gauge";
+  return (m as { type: MetricDescription["type"] }).type;
+}
+
+type TokenType = "prompt" | "completion" | "cached";
+
+export type CallLabels = Record<(typeof CALL)[number], string>;
+
+/**
+ * The series a proxied call updates, for one label set: created on first use (a series appears
+ * in `/metrics` only once it has a value, as with prom-client), then kept, so each call costs
+ * one map lookup instead of a label hash per update.
+ */
+export class CallSeries {
+  private readonly byStatus = new Map<number, CounterSeries>();
+  private _duration?: HistogramSeries;
+  private _upstream?: HistogramSeries;
+  private _ttft?: HistogramSeries;
+  private _overhead?: HistogramSeries;
+  private readonly _tokens: Partial<Record<TokenType, CounterSeries>> = {};
+  private _cost?: CounterSeries;
+
+  constructor(
+    private readonly m: Metrics,
+    readonly labels: CallLabels,
+  ) {}
+
+  requests(status: number): CounterSeries {
+    let s = this.byStatus.get(status);
+    if (!s) {
+      s = this.m.requestsTotal.series({ ...this.labels, status: String(status) });
+      this.byStatus.set(status, s);
+    }
+    return s;
+  }
+  get duration(): HistogramSeries {
+    this._duration ??= this.m.requestDuration.series(this.labels);
+    return this._duration;
+  }
+  get upstream(): HistogramSeries {
+    this._upstream ??= this.m.upstreamDuration.series(this.labels);
+    return this._upstream;
+  }
+  get ttft(): HistogramSeries {
+    this._ttft ??= this.m.timeToFirstToken.series(this.labels);
+    return this._ttft;
+  }
+  get overhead(): HistogramSeries {
+    this._overhead ??= this.m.overhead.series(this.labels);
+    return this._overhead;
+  }
+  tokens(type: TokenType): CounterSeries {
+    this._tokens[type] ??= this.m.tokensTotal.series({ ...this.labels, type });
+    return this._tokens[type];
+  }
+  get cost(): CounterSeries {
+    this._cost ??= this.m.costUsdTotal.series(this.labels);
+    return this._cost;
+  }
 }

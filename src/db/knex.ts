@@ -75,3 +75,20 @@ export function describeDb(opts: DbOptions): string {
   const u = new URL(opts.databaseUrl);
   return `PostgreSQL at ${u.hostname}:${u.port || 5432}${u.pathname}`;
 }
+
+/**
+ * Runs one statement on a pooled connection, past knex's query builder and runner: for the event
+ * writer's batch insert, where that layer cost more CPU per batch than the driver's work (see
+ * docs/benchmarks.md). On PostgreSQL the statement is prepared once per connection under `name`.
+ * The connection comes from knex's pool, so on PGlite's single connection it still waits for a
+ * transaction in progress instead of running inside it.
+ */
+export async function runStatement(db: Db, name: string, text: string, values: unknown[]): Promise<void> {
+  const conn = (await db.client.acquireConnection()) as PGlite | pg.Client;
+  try {
+    if (conn instanceof PGlite) await conn.query(text, values);
+    else await conn.query({ name, text, values });
+  } finally {
+    await db.client.releaseConnection(conn);
+  }
+}

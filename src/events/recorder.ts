@@ -14,6 +14,7 @@ import path from "node:path";
 import type { Knex } from "knex";
 import type { Logger } from "pino";
 import type { CaptureRecord } from "../capture/capture.js";
+import { runStatement } from "../db/knex.js";
 import { sqlStateOf } from "../errors.js";
 import type { Metrics } from "../metrics.js";
 
@@ -280,13 +281,15 @@ async function insertEvents(db: Knex, events: InferenceEvent[], log: Logger): Pr
  * docs/benchmarks.md). Keys the JSON lacks become NULL; a `capture` key is ignored.
  */
 async function insertEventRows(q: Knex | Knex.Transaction, rows: InferenceEvent[]): Promise<void> {
-  await q.raw(
-    `INSERT INTO inference_events
-     SELECT * FROM json_populate_recordset(NULL::inference_events, ?::json)
-     ON CONFLICT (request_id) DO NOTHING`,
-    [JSON.stringify(rows)],
-  );
+  const json = JSON.stringify(rows);
+  // Inside a transaction (captures) the statement must run on its connection, through knex.
+  if (q.isTransaction) await q.raw(INSERT_EVENTS.replace("$1", "?"), [json]);
+  else await runStatement(q, "agentgate_insert_events", INSERT_EVENTS, [json]);
 }
+
+const INSERT_EVENTS = `INSERT INTO inference_events
+  SELECT * FROM json_populate_recordset(NULL::inference_events, $1::json)
+  ON CONFLICT (request_id) DO NOTHING`;
 
 function captureRow(e: InferenceEvent, c: CaptureRecord) {
   return {

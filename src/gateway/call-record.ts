@@ -128,25 +128,20 @@ export class CallRecord {
       this.errorClass ??= "aborted";
     }
     const r = this.resolution;
-    const labels = this.labels();
-    const m = this.metrics;
-    m.requestsTotal.inc({ ...labels, status: String(status) });
-    m.requestDuration.observe(labels, latencyMs / 1000);
+    const s = this.metrics.callSeries(this.labels());
+    s.requests(status).inc();
+    s.duration.observe(latencyMs / 1000);
     if (this.upstreamMs !== null) {
-      m.upstreamDuration.observe(labels, this.upstreamMs / 1000);
-      m.overhead.observe(
-        { system: labels.system, agent: labels.agent },
-        Math.max(0, latencyMs - this.upstreamMs) / 1000,
-      );
+      s.upstream.observe(this.upstreamMs / 1000);
+      s.overhead.observe(Math.max(0, latencyMs - this.upstreamMs) / 1000);
     }
-    if (this.ttftMs !== null) m.timeToFirstToken.observe(labels, this.ttftMs / 1000);
+    if (this.ttftMs !== null) s.ttft.observe(this.ttftMs / 1000);
     if (this.usage) {
-      m.tokensTotal.inc({ ...labels, type: "prompt" }, this.usage.prompt_tokens);
-      m.tokensTotal.inc({ ...labels, type: "completion" }, this.usage.completion_tokens);
-      if (this.usage.cached_tokens)
-        m.tokensTotal.inc({ ...labels, type: "cached" }, this.usage.cached_tokens);
+      s.tokens("prompt").inc(this.usage.prompt_tokens);
+      s.tokens("completion").inc(this.usage.completion_tokens);
+      if (this.usage.cached_tokens) s.tokens("cached").inc(this.usage.cached_tokens);
     }
-    if (this.cost !== null) m.costUsdTotal.inc(labels, this.cost);
+    if (this.cost !== null) s.cost.inc(this.cost);
     const event: InferenceEvent = {
       request_id: this.requestId,
       at: this.at,
