@@ -117,6 +117,24 @@ export class CallRecord {
     this.status = status;
   }
 
+  /**
+   * The answer's x-agentgate-* headers as a flat [name, value, ...] list for `writeHead`: the
+   * request id always; once routed, the version that serves (or would have), the route
+   * (`fallback` after one) and the experiment arm.
+   */
+  responseHeaders(): string[] {
+    const h = ["x-agentgate-request-id", this.requestId];
+    const r = this.resolution;
+    if (r && this.served) {
+      h.push("x-agentgate-version", String(this.served.number));
+      h.push("x-agentgate-route", this.fallback ? "fallback" : r.route);
+      if (r.experiment) {
+        h.push("x-agentgate-experiment", String(r.experiment.id), "x-agentgate-arm", r.experiment.arm);
+      }
+    }
+    return h;
+  }
+
   /** Emits the metrics and returns the event; called once, when the answer is over. */
   finish(res: ServerResponse): InferenceEvent {
     const latencyMs = performance.now() - this.startedAt;

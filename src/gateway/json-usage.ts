@@ -53,7 +53,8 @@ export class JsonUsageTap {
       message: null,
     };
     if (this.tooLarge) return summary;
-    const text = Buffer.concat(this.parts).toString("utf8");
+    const parts = this.parts;
+    const text = (parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts)).toString("utf8");
     this.parts = [];
     return { ...summary, ...summarizeCompletion(text) };
   }

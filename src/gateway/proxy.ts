@@ -22,12 +22,17 @@ import { agentHeaderOf, authorizeProxy, parseChatBody, readBody, sessionOf } fro
 import { type JsonSummary, JsonUsageTap } from "./json-usage.js";
 import { costUsd, type PriceTable, resolvePrice } from "./pricing.js";
 import { readChunks } from "./read-chunks.js";
-import { agentOf, type Resolution, resolveRoute } from "./resolve.js";
+import { agentOf, resolveRoute } from "./resolve.js";
 import { sendError, sendJson } from "./respond.js";
-import type { RoutingTable, VersionRoute } from "./routing-table.js";
+import type { RoutingTable, UpstreamRoute, VersionRoute } from "./routing-table.js";
 import { ClientClosedError, pumpSse } from "./sse-pump.js";
 import { SseUsageTap } from "./sse-usage.js";
-import { resolveApiKey, type UpstreamClient, type UpstreamResponse } from "./upstream-client.js";
+import {
+  resolveApiKey,
+  type UpstreamClient,
+  type UpstreamResponse,
+  type UpstreamTarget,
+} from "./upstream-client.js";
 import { classifyError, isFallbackEligible, toAppError, UpstreamError } from "./upstream-errors.js";
 import { type VersionDirectory, versionAddress } from "./version-address.js";
 
@@ -80,9 +85,8 @@ export function createDataPlane(deps: DataPlaneDeps) {
         : resolveRoute(table, ref, { session, user, requestId: call.requestId });
     call.resolved(r);
     if (r.agent.capture) call.willCapture(r.agent.capture, body);
-    setRouteHeaders(res, r, r.version, false);
 
-    const upstreamBody = (v: VersionRoute) => Buffer.from(JSON.stringify(applyVersion(body, v, { stream })));
+    const upstreamBody = (v: VersionRoute) => JSON.stringify(applyVersion(body, v, { stream }));
     const abort = new CallSignal();
     res.once("close", () => {
       if (!res.writableFinished) abort.abort();
@@ -92,7 +96,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
     // the client, so a fallback is still possible.
     const attempt = async (v: VersionRoute): Promise<Answer> => {
       const up = await deps.upstreams.send({
-        upstream: { ...v.upstream, apiKey: resolveApiKey(v.upstream.apiKeyEnv, env) },
+        upstream: targetOf(v.upstream, resolveApiKey(v.upstream.apiKeyEnv, env)),
         path: "/chat/completions",
         body: upstreamBody(v),
         expect: stream ? "sse" : "json",
@@ -114,7 +118,6 @@ export function createDataPlane(deps: DataPlaneDeps) {
       if (!r.fallback || !isFallbackEligible(ue) || abort.aborted) throw ue;
       served = r.fallback;
       call.fellBack(served);
-      setRouteHeaders(res, r, served, true);
       answer = await attempt(served);
     }
     if (answer.kind === "stream") await forwardStream(res, answer.up, call, !clientWantsStreamUsage(body));
@@ -153,7 +156,6 @@ export function createDataPlane(deps: DataPlaneDeps) {
       return;
     }
     const call = new CallRecord(randomUUID(), deps.metrics);
-    res.setHeader("x-agentgate-request-id", call.requestId);
     try {
       await chat(req, res, call);
     } catch (err) {
@@ -162,13 +164,27 @@ export function createDataPlane(deps: DataPlaneDeps) {
         deps.log.error({ err, requestId: call.requestId }, "data plane error");
       // A call cancelled because the client left has nobody to answer: `finish` records it as 499.
       if (err instanceof UpstreamError && err.errorClass === "aborted") return;
-      if (!res.headersSent) sendError(res, appErr);
+      if (!res.headersSent) sendError(res, appErr, call.responseHeaders());
       else if (!res.writableEnded) res.destroy();
       call.failed(appErr.status);
     } finally {
       deps.recorder.record(call.finish(res));
     }
   };
+}
+
+/**
+ * The upstream as the client calls it, with its key: one object per upstream and key, not a
+ * copy per call (the key is still read from the environment on every call).
+ */
+const targets = new WeakMap<UpstreamRoute, UpstreamTarget>();
+function targetOf(u: UpstreamRoute, apiKey: string | null): UpstreamTarget {
+  let t = targets.get(u);
+  if (!t || t.apiKey !== apiKey) {
+    t = { ...u, apiKey };
+    targets.set(u, t);
+  }
+  return t;
 }
 
 function toClientError(err: unknown, call: CallRecord): AppError {
@@ -178,15 +194,6 @@ function toClientError(err: unknown, call: CallRecord): AppError {
     return toAppError(err);
   }
   return new AppError("internal_error", "internal error");
-}
-
-function setRouteHeaders(res: ServerResponse, r: Resolution, served: VersionRoute, fallback: boolean): void {
-  res.setHeader("x-agentgate-version", String(served.number));
-  res.setHeader("x-agentgate-route", fallback ? "fallback" : r.route);
-  if (r.experiment) {
-    res.setHeader("x-agentgate-experiment", String(r.experiment.id));
-    res.setHeader("x-agentgate-arm", r.experiment.arm);
-  }
 }
 
 /**
@@ -201,11 +208,9 @@ async function forwardStream(
   stripUsage: boolean,
 ): Promise<void> {
   const tap = new SseUsageTap({ stripUsage, captureMaxChars: call.captureMaxChars });
-  res.writeHead(200, {
-    "content-type": "text/event-stream",
-    "cache-control": "no-cache",
-    connection: "keep-alive",
-  });
+  const headers = call.responseHeaders();
+  headers.push("content-type", "text/event-stream", "cache-control", "no-cache", "connection", "keep-alive");
+  res.writeHead(200, headers);
   let failure: UpstreamError | null = null;
   let clientLeft = false;
   try {
@@ -321,11 +326,15 @@ async function forwardJson(
   if (a.summary) {
     call.upstreamDone();
     call.jsonAnswered(a.summary);
-    res.writeHead(a.up.status, { "content-type": "application/json", "content-length": String(a.bytes) });
-    res.end(Buffer.concat(a.held, a.bytes));
+    const headers = call.responseHeaders();
+    headers.push("content-type", "application/json", "content-length", String(a.bytes));
+    res.writeHead(a.up.status, headers);
+    res.end(a.held.length === 1 ? a.held[0] : Buffer.concat(a.held, a.bytes));
     return;
   }
-  res.writeHead(a.up.status, { "content-type": "application/json" });
+  const headers = call.responseHeaders();
+  headers.push("content-type", "application/json");
+  res.writeHead(a.up.status, headers);
   for (const part of a.held) res.write(part);
   try {
     await pipeline(a.up.body, res);

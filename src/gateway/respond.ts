@@ -2,14 +2,19 @@
 import type { ServerResponse } from "node:http";
 import { type AppError, errorBody } from "../errors.js";
 
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+/**
+ * `headers` are extra [name, value, name, value...] pairs. Everything goes to one `writeHead` as a
+ * flat list: node:http then skips its per-response header map (cheaper than `setHeader` calls).
+ */
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: string[] = []): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text) });
+  headers.push("content-type", "application/json", "content-length", String(Buffer.byteLength(text)));
+  res.writeHead(status, headers);
   res.end(text);
 }
 
-export function sendError(res: ServerResponse, err: AppError): void {
+export function sendError(res: ServerResponse, err: AppError, headers: string[] = []): void {
   if (err.code === "missing_token" || err.code === "invalid_token")
-    res.setHeader("www-authenticate", "Bearer");
-  sendJson(res, err.status, errorBody(err));
+    headers.push("www-authenticate", "Bearer");
+  sendJson(res, err.status, errorBody(err), headers);
 }

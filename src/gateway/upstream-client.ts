@@ -83,9 +83,12 @@ const DROPPED_HEADERS = new Set([
 
 type Base = { origin: string; path: string };
 
+const COMMON_HEADERS_MAX = 256;
+
 export class UpstreamClient {
   private readonly pools = new Map<string, Pool>();
   private readonly bases = new Map<string, Base>();
+  private readonly commonHeaders = new Map<string, Record<string, string>>();
   private readonly connections: number;
   private readonly keepAliveTimeout: number;
   private readonly maxErrorBody: number;
@@ -202,7 +205,24 @@ export class UpstreamClient {
     return pool;
   }
 
+  /**
+   * The request headers. Without extra headers (the proxy's case) they depend only on the key,
+   * the expected answer and whether there is a body, so those few objects are built once (undici
+   * does not modify them).
+   */
   private headers(opts: SendOptions): Record<string, string> {
+    if (opts.headers) return this.buildHeaders(opts);
+    const key = `${opts.expect ?? ""}\u0000${opts.body !== undefined}\u0000${opts.upstream.apiKey ?? ""}`;
+    let h = this.commonHeaders.get(key);
+    if (!h) {
+      h = this.buildHeaders(opts);
+      if (this.commonHeaders.size >= COMMON_HEADERS_MAX) this.commonHeaders.clear();
+      this.commonHeaders.set(key, h);
+    }
+    return h;
+  }
+
+  private buildHeaders(opts: SendOptions): Record<string, string> {
     const out: Record<string, string> = {};
     if (opts.headers) {
       for (const [k, v] of Object.entries(opts.headers)) {
