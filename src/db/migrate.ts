@@ -11,9 +11,15 @@ import * as reportIndexes from "../../migrations/20261126100000_report_indexes.j
 import * as captureDatasets from "../../migrations/20261126140000_capture_datasets.js";
 import * as fineTunes from "../../migrations/20261127090000_fine_tunes.js";
 import * as mlflow from "../../migrations/20261127100000_mlflow.js";
+import * as partialEventIndexes from "../../migrations/20261128090000_partial_event_indexes.js";
 import { sqlStateOf } from "../errors.js";
 
-type Migration = { up(knex: Knex): Promise<void>; down(knex: Knex): Promise<void> };
+type Migration = {
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+  /** `{ transaction: false }` for statements that cannot run in one (CREATE INDEX CONCURRENTLY). */
+  config?: { transaction?: boolean };
+};
 
 const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ["20261125140000_registry", registry],
@@ -24,6 +30,7 @@ const MIGRATIONS: ReadonlyArray<readonly [string, Migration]> = [
   ["20261126140000_capture_datasets", captureDatasets],
   ["20261127090000_fine_tunes", fineTunes],
   ["20261127100000_mlflow", mlflow],
+  ["20261128090000_partial_event_indexes", partialEventIndexes],
 ];
 
 const source: Knex.MigrationSource<readonly [string, Migration]> = {

@@ -77,6 +77,32 @@ describe.each(backends())("migrations on %s", (backend) => {
     await h.db("systems").insert({ name: "s", topology: "custom" });
     expect(await h.db("systems").pluck("name")).toEqual(["s"]);
   });
+
+  it("indexes event lookups by session and by experiment unit over non-null keys only", async () => {
+    const h = await open();
+    await migrateLatest(h.db);
+    const defs: string[] = await h
+      .db("pg_indexes")
+      .where({ tablename: "inference_events" })
+      .pluck("indexdef");
+    const on = (cols: string) => defs.filter((d) => d.includes(`(${cols})`));
+    expect(on("session_id")).toEqual([expect.stringMatching(/WHERE \(session_id IS NOT NULL\)$/)]);
+    expect(on("experiment_id, unit_key")).toEqual([
+      expect.stringMatching(/WHERE \(experiment_id IS NOT NULL\)$/),
+    ]);
+    // The lookups the feedback and the report make can use them.
+    await h.db.raw("SET enable_seqscan = off");
+    const plan = async (sql: string) => JSON.stringify((await h.db.raw(`EXPLAIN ${sql}`)).rows ?? []);
+    expect(await plan("SELECT request_id FROM inference_events WHERE session_id = 'run-1'")).toContain(
+      "inference_events_session_id_partial_index",
+    );
+    expect(
+      await plan("SELECT request_id FROM inference_events WHERE experiment_id = 3 AND unit_key = 'u'"),
+    ).toMatch(/inference_events_\w+_index/);
+    // And down restores the full indexes.
+    await migrateRollbackAll(h.db);
+    await migrateLatest(h.db);
+  });
 });
 
 describe("migrations from replicas starting together", () => {
