@@ -5,11 +5,11 @@
  */
 import { mkdirSync } from "node:fs";
 import path from "node:path";
-import { PGlite } from "@electric-sql/pglite";
 import knex, { type Knex } from "knex";
 import ClientPgLite from "knex-pglite";
 import pg from "pg";
 import type { Logger } from "pino";
+import { PGliteThread } from "./pglite-thread.js";
 
 // int8 (counts, bigserial ids) as numbers, as PGlite already returns them; our values stay far
 // below 2^53.
@@ -20,8 +20,8 @@ export type Db = Knex;
 export type DbHandle = {
   db: Db;
   kind: "postgres" | "pglite";
-  /** The embedded instance, for LISTEN/NOTIFY without a second connection. */
-  pglite?: PGlite;
+  /** The embedded database (on its own thread), for LISTEN/NOTIFY without a second connection. */
+  pglite?: PGliteThread;
   close(): Promise<void>;
 };
 
@@ -58,14 +58,24 @@ export function openDb(opts: DbOptions, log?: Logger): DbHandle {
     dir = path.join(opts.dataDir, "pglite");
     mkdirSync(dir, { recursive: true });
   }
-  const pglite = new PGlite(dir);
+  // knex-pglite drives it through the same calls as a PGlite instance (see pglite-thread.ts).
+  const pglite = new PGliteThread(dir);
   const db = knex({
     client: ClientPgLite as unknown as typeof knex.Client,
     dialect: "postgres",
     connection: { pglite } as unknown as Knex.StaticConnectionConfig,
     log: knexLog(log),
   });
-  return { db, kind: "pglite", pglite, close: () => db.destroy() };
+  return {
+    db,
+    kind: "pglite",
+    pglite,
+    close: async () => {
+      await db.destroy();
+      // Also when knex never opened its connection.
+      await pglite.close();
+    },
+  };
 }
 
 /** A short description for logs that never includes credentials. */
@@ -84,9 +94,9 @@ export function describeDb(opts: DbOptions): string {
  * transaction in progress instead of running inside it.
  */
 export async function runStatement(db: Db, name: string, text: string, values: unknown[]): Promise<void> {
-  const conn = (await db.client.acquireConnection()) as PGlite | pg.Client;
+  const conn = (await db.client.acquireConnection()) as PGliteThread | pg.Client;
   try {
-    if (conn instanceof PGlite) await conn.query(text, values);
+    if (conn instanceof PGliteThread) await conn.query(text, values);
     else await conn.query({ name, text, values });
   } finally {
     await db.client.releaseConnection(conn);

@@ -1,0 +1,139 @@
+/**
+ * The embedded database on a thread of its own. PGlite is PostgreSQL compiled to WebAssembly and
+ * runs synchronously on the thread that calls it: on the main thread, every event batch and every
+ * admin or report query held the data plane's event loop for as long as it ran (most of a
+ * millisecond per batch of 25 events: the PGlite gateway's p99 excess in docs/benchmarks.md).
+ * Here a worker thread owns the PGlite instance; the main thread holds a stand-in with the part of
+ * PGlite's API that knex-pglite and agentgate use (`waitReady`, `query`, `listen`, `close`).
+ *
+ * Queries keep PGlite's semantics: one session, statements in the order they were sent (knex's
+ * pool of one connection serializes transactions, as before). Errors come back with their
+ * PostgreSQL fields (`code`, `detail`, ...). If the thread dies, every call in flight and every
+ * later one fails, so the event recorder spools to disk instead of waiting forever.
+ */
+import { createRequire } from "node:module";
+import { Worker } from "node:worker_threads";
+
+// Plain CommonJS evaluated in the worker, so it runs the same from the TypeScript sources (tests)
+// and from the compiled build, with no loader in the worker.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require("node:worker_threads");
+const { PGlite } = require(workerData.pglite);
+const db = new PGlite(workerData.dataDir);
+const unlisten = new Map();
+const reply = (id, result) => parentPort.postMessage({ id, result });
+parentPort.on("message", async (m) => {
+  try {
+    if (m.op === "ready") reply(m.id, await db.waitReady.then(() => null));
+    else if (m.op === "query") reply(m.id, await db.query(m.sql, m.params, m.options));
+    else if (m.op === "listen") {
+      unlisten.set(m.id, await db.listen(m.channel, (payload) => parentPort.postMessage({ notify: m.id, payload })));
+      reply(m.id, null);
+    } else if (m.op === "unlisten") {
+      await unlisten.get(m.listenId)?.();
+      unlisten.delete(m.listenId);
+      reply(m.id, null);
+    } else if (m.op === "close") {
+      await db.close();
+      reply(m.id, null);
+    }
+  } catch (err) {
+    const fields = err && typeof err === "object" ? { ...err } : {};
+    parentPort.postMessage({ id: m.id, error: { ...fields, name: err?.name, message: String(err?.message ?? err) } });
+  }
+});
+`;
+
+type Reply = { id: number; result?: unknown; error?: Record<string, unknown> & { message: string } };
+type Notification = { notify: number; payload: string };
+type Call = { resolve(v: unknown): void; reject(e: Error): void };
+
+/** What the worker's PGlite answers to `query` (rows already parsed to JS values). */
+export type QueryResult<T = Record<string, unknown>> = {
+  rows: T[];
+  fields: { name: string; dataTypeID: number }[];
+  affectedRows?: number;
+};
+
+export class PGliteThread {
+  readonly waitReady: Promise<void>;
+  private readonly worker: Worker;
+  private readonly calls = new Map<number, Call>();
+  private readonly listeners = new Map<number, (payload: string) => void>();
+  private nextId = 1;
+  private dead: Error | null = null;
+
+  /** `dataDir` undefined: an in-memory database. */
+  constructor(dataDir: string | undefined) {
+    const pglite = createRequire(import.meta.url).resolve("@electric-sql/pglite");
+    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { pglite, dataDir } });
+    // Only calls in flight keep the process alive (a CLI command exits when its work is done).
+    this.worker.unref();
+    this.worker.on("message", (m: Reply | Notification) => this.onMessage(m));
+    this.worker.on("error", (err) => this.die(err));
+    this.worker.on("exit", (code) =>
+      this.die(new Error(`the embedded database thread exited (code ${code})`)),
+    );
+    this.waitReady = this.call({ op: "ready" }).then(() => undefined);
+  }
+
+  query<T = Record<string, unknown>>(
+    sql: string,
+    params?: unknown[],
+    options?: unknown,
+  ): Promise<QueryResult<T>> {
+    return this.call({ op: "query", sql, params, options }) as Promise<QueryResult<T>>;
+  }
+
+  /** Calls `onNotify` with each notification's payload; resolves to the unsubscribe function. */
+  async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
+    // The worker keys notifications by the id of this `listen` call, the next one `call` takes.
+    const id = this.nextId;
+    this.listeners.set(id, onNotify);
+    try {
+      await this.call({ op: "listen", channel });
+    } catch (err) {
+      this.listeners.delete(id);
+      throw err;
+    }
+    return async () => {
+      this.listeners.delete(id);
+      if (!this.dead) await this.call({ op: "unlisten", listenId: id });
+    };
+  }
+
+  async close(): Promise<void> {
+    if (!this.dead) await this.call({ op: "close" });
+    await this.worker.terminate();
+  }
+
+  private call(msg: Record<string, unknown>): Promise<unknown> {
+    if (this.dead) return Promise.reject(this.dead);
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      if (this.calls.size === 0) this.worker.ref();
+      this.calls.set(id, { resolve, reject });
+      this.worker.postMessage({ ...msg, id });
+    });
+  }
+
+  private onMessage(m: Reply | Notification): void {
+    if ("notify" in m) {
+      this.listeners.get(m.notify)?.(m.payload);
+      return;
+    }
+    const call = this.calls.get(m.id);
+    if (!call) return;
+    this.calls.delete(m.id);
+    if (this.calls.size === 0) this.worker.unref();
+    if (m.error) call.reject(Object.assign(new Error(m.error.message), m.error));
+    else call.resolve(m.result);
+  }
+
+  private die(err: Error): void {
+    if (this.dead) return;
+    this.dead = err;
+    for (const c of this.calls.values()) c.reject(err);
+    this.calls.clear();
+  }
+}
