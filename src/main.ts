@@ -117,6 +117,7 @@ async function assemble(
     db,
     registry.versions,
     config.mlflow ? new MlflowClient({ ...config.mlflow }) : null,
+    metrics,
   );
   const prices = await loadPriceTable(config.pricesFile);
   const fineTunes = new FineTuneService({

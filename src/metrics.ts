@@ -143,6 +143,20 @@ export function createMetrics() {
       "Fine-tune jobs that reached an end, by status (succeeded, failed, cancelled)",
       ["status"],
     ),
+    mlflowSyncsTotal: counter(
+      "mlflow_syncs_total",
+      "MLflow syncs (not dry runs), by outcome: ok, partial (some items failed), error (stopped), busy (another sync held the lease)",
+      ["outcome"],
+    ),
+    mlflowSyncItemsTotal: counter(
+      "mlflow_sync_items_total",
+      "Objects handled by MLflow syncs, by action (created, updated, deleted, unchanged, skipped, failed)",
+      ["action"],
+    ),
+    mlflowLastSuccess: gauge(
+      "mlflow_last_success_timestamp_seconds",
+      "When the last MLflow sync without a failed item finished (Unix seconds; 0 = none since start)",
+    ),
     feedbackTotal: counter("feedback_total", "Feedback values received, by metric and level", [
       "metric",
       "level",

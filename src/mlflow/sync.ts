@@ -7,12 +7,18 @@
  * Failures: MLflow unreachable, too slow, or refusing the credentials stops the sync with
  * 502/504 (what was done stays done; re-running converges). Any other MLflow error is confined to
  * the agent it happened on, reported as a `failed` item, and the sync goes on with the next agent.
+ *
+ * Each sync that is not a dry run is counted in `agentgate_mlflow_syncs_total{outcome}` (ok, partial:
+ * some items failed, error: it stopped, busy: another sync held the lease) and its items in
+ * `agentgate_mlflow_sync_items_total{action}`; a clean one sets
+ * `agentgate_mlflow_last_success_timestamp_seconds`.
  */
 import { randomUUID } from "node:crypto";
 import type { Knex } from "knex";
 import { recordAudit } from "../audit/audit.js";
 import type { Actor } from "../auth/scopes.js";
 import { AppError } from "../errors.js";
+import type { Metrics } from "../metrics.js";
 import type { VersionService } from "../registry/versions.js";
 import type { MlflowClient } from "./client.js";
 import { describeObjectError, isObjectError, MlflowApiError, MlflowUnavailableError } from "./errors.js";
@@ -27,6 +33,7 @@ export class MlflowSyncService {
     private readonly versions: VersionService,
     /** Null when MLFLOW_TRACKING_URI is not set. */
     private readonly client: MlflowClient | null,
+    private readonly metrics?: Metrics,
   ) {}
 
   /** The links agentgate keeps (readable with MLflow down or not configured). */
@@ -39,6 +46,27 @@ export class MlflowSyncService {
   }
 
   async sync(actor: Actor, req: SyncRequest): Promise<SyncReport> {
+    let report: SyncReport;
+    try {
+      report = await this.run(actor, req);
+    } catch (err) {
+      if (!req.dry_run && this.client) {
+        const busy = err instanceof AppError && err.code === "mlflow_sync_running";
+        this.metrics?.mlflowSyncsTotal.inc({ outcome: busy ? "busy" : "error" });
+      }
+      throw err;
+    }
+    if (!req.dry_run && this.metrics) {
+      const m = this.metrics;
+      for (const [action, n] of Object.entries(report.summary))
+        if (n > 0) m.mlflowSyncItemsTotal.inc({ action }, n);
+      m.mlflowSyncsTotal.inc({ outcome: report.summary.failed > 0 ? "partial" : "ok" });
+      if (report.summary.failed === 0) m.mlflowLastSuccess.set(Date.parse(report.finished_at) / 1000);
+    }
+    return report;
+  }
+
+  private async run(actor: Actor, req: SyncRequest): Promise<SyncReport> {
     const client = this.client;
     if (!client)
       throw new AppError(

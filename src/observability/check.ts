@@ -9,6 +9,7 @@ import { LEVELS } from "../experiments/feedback.js";
 import type { RouteKind } from "../gateway/resolve.js";
 import { UPSTREAM_ERROR_CLASSES } from "../gateway/upstream-errors.js";
 import type { MetricDescription } from "../metrics.js";
+import { ACTIONS } from "../mlflow/report.js";
 import { analyze } from "./promql.js";
 
 /** Labels Prometheus adds to every scraped series. */
@@ -35,6 +36,9 @@ export const LABEL_VALUES: Record<string, readonly string[]> = {
   level: LEVELS,
   // routing-sync.ts: routingReloadsTotal.inc({result: "ok" | "error"})
   result: ["ok", "error"],
+  // mlflow/sync.ts: mlflowSyncsTotal.inc({outcome}) and mlflowSyncItemsTotal.inc({action})
+  outcome: ["ok", "partial", "error", "busy"],
+  action: ACTIONS,
 };
 
 type Family = { description: MetricDescription; labels: Set<string> };

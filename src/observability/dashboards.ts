@@ -10,57 +10,18 @@
  * the HTTP status code as a string (499: the client went away).
  */
 import type { MetricDescription } from "../metrics.js";
-import { buildDashboard, type DashboardSpec, type PanelSpec, type VariableSpec } from "./grafana.js";
-
-const P = "agentgate_";
-/** Grafana's rate window: at least four scrape intervals, so a rate always has two samples. */
-const W = "$__rate_interval";
-
-type Scope = "system" | "agent" | "arm";
-const ALL_SCOPES: Scope[] = ["system", "agent", "arm"];
-
-/** Selector builder bound to the catalog: `sel("requests_total", ['status=~"5.."'])`. */
-function selectorFactory(catalog: MetricDescription[]) {
-  const labelsOf = (series: string): string[] => {
-    for (const name of [series, series.replace(/_(bucket|sum|count)$/, "")]) {
-      const d = catalog.find((m) => m.name === P + name);
-      if (d) return d.labels;
-    }
-    throw new Error(`no metric ${P}${series} in the catalog`);
-  };
-  return (series: string, extra: string[] = [], scopes: Scope[] = ALL_SCOPES): string => {
-    const labels = labelsOf(series);
-    const matchers = [...scopes.filter((s) => labels.includes(s)).map((s) => `${s}=~"$${s}"`), ...extra];
-    return `${P}${series}${matchers.length > 0 ? `{${matchers.join(", ")}}` : ""}`;
-  };
-}
-
-const by = (labels: string[]) => (labels.length > 0 ? ` by (${labels.join(", ")})` : "");
-const sumRate = (selector: string, labels: string[] = [], window = W) =>
-  `sum${by(labels)} (rate(${selector}[${window}]))`;
-/** num/den per group, 0 (not "no data") for a group with calls but no numerator series. */
-const ratio = (num: string, den: string, labels: string[] = []) =>
-  `(${sumRate(num, labels)} or 0 * ${sumRate(den, labels)}) / ${sumRate(den, labels)}`;
-const quantile = (q: number, bucketSelector: string, labels: string[] = []) =>
-  `histogram_quantile(${q}, ${sumRate(bucketSelector, ["le", ...labels])})`;
-
-const ERR = 'status=~"5.."';
-const IN_EXPERIMENT = 'arm!="none"';
-
-function variables(catalog: MetricDescription[], armFilter: string[] = []): VariableSpec[] {
-  const calls = `${P}requests_total`;
-  if (!catalog.some((m) => m.name === calls)) throw new Error(`no ${calls} in the catalog`);
-  return [
-    { name: "system", label: "System", metric: calls, selector: calls },
-    { name: "agent", label: "Agent", metric: calls, selector: `${calls}{system=~"$system"}` },
-    {
-      name: "arm",
-      label: "Arm",
-      metric: calls,
-      selector: `${calls}{${['system=~"$system"', 'agent=~"$agent"', ...armFilter].join(", ")}}`,
-    },
-  ];
-}
+import { rolloutDashboard } from "./dashboard-rollouts.js";
+import { buildDashboard, type DashboardSpec, type PanelSpec } from "./grafana.js";
+import {
+  ERR,
+  IN_EXPERIMENT,
+  quantile,
+  ratio,
+  selectorFactory,
+  sumRate,
+  timeseries,
+  variables,
+} from "./queries.js";
 
 /** Traffic, errors, latency percentiles, tokens and cost by agent and version. */
 export function overviewDashboard(catalog: MetricDescription[]): DashboardSpec {
@@ -307,13 +268,7 @@ export function experimentDashboard(catalog: MetricDescription[]): DashboardSpec
   const sel = selectorFactory(catalog);
   const calls = sel("requests_total", [IN_EXPERIMENT]);
   const arm = ["arm"];
-  const ts = (
-    title: string,
-    description: string,
-    unit: string,
-    targets: { expr: string; legend: string }[],
-    width = 12,
-  ): PanelSpec => ({ kind: "timeseries", title, description, width, unit, targets });
+  const ts = timeseries;
   return {
     uid: "agentgate-experiments",
     title: "agentgate / experiment A/B",
@@ -447,172 +402,6 @@ export function experimentDashboard(catalog: MetricDescription[]): DashboardSpec
               },
             ],
           },
-        ],
-      },
-    ],
-  };
-}
-
-/** Pins and alias moves as traffic sees them, fallbacks, routing reloads, the event pipeline. */
-export function rolloutDashboard(catalog: MetricDescription[]): DashboardSpec {
-  const sel = selectorFactory(catalog);
-  const agentVersion = ["system", "agent", "version"];
-  const ts = (
-    title: string,
-    description: string,
-    unit: string,
-    targets: { expr: string; legend: string }[],
-    width = 12,
-  ): PanelSpec => ({ kind: "timeseries", title, description, width, unit, targets });
-  const perReplica = (series: string) => `sum by (instance) (${sel(series)})`;
-  return {
-    uid: "agentgate-rollouts",
-    title: "agentgate / registry and rollouts",
-    description:
-      "Where traffic goes (pins, champions, experiments, fallbacks), how fast routing changes reach the replicas, and the health of the event pipeline.",
-    tags: ["agentgate"],
-    variables: variables(catalog),
-    rows: [
-      {
-        row: "Where traffic goes",
-        panels: [
-          ts(
-            "Calls per second by route",
-            "pinned, champion, experiment, fallback; none = refused before routing.",
-            "reqps",
-            [{ expr: sumRate(sel("requests_total"), ["route"]), legend: "{{route}}" }],
-          ),
-          ts(
-            "Champion traffic by version",
-            "Calls on the champion route by serving version. A champion alias move (promotion, `agentgate alias`, `agentgate rollback`) shows as traffic switching from one version's line to another's.",
-            "reqps",
-            [
-              {
-                expr: sumRate(sel("requests_total", ['route="champion"']), agentVersion),
-                legend: "{{system}}/{{agent}} v{{version}}",
-              },
-            ],
-          ),
-          ts(
-            "Pinned traffic by version",
-            "Calls routed by a pin (`agentgate pin`), which outranks experiments and the champion. A pin that should have been lifted shows here.",
-            "reqps",
-            [
-              {
-                expr: sumRate(sel("requests_total", ['route="pinned"']), agentVersion),
-                legend: "{{system}}/{{agent}} v{{version}}",
-              },
-            ],
-          ),
-          ts(
-            "Fallbacks per second",
-            "Experimental calls served by the champion after an upstream fault, by agent, assigned version and arm.",
-            "reqps",
-            [
-              {
-                expr: sumRate(sel("fallbacks_total"), ["system", "agent", "version", "arm"]),
-                legend: "{{system}}/{{agent}} v{{version}} {{arm}}",
-              },
-            ],
-          ),
-          {
-            kind: "text",
-            title: "Who changed what",
-            description: "",
-            width: 24,
-            height: 3,
-            markdown:
-              "Pins, alias moves, rollbacks and automatic rollbacks are audited with who, why and before/after: `agentgate audit` (or `GET /api/v1/audit`). These panels show their effect on traffic.",
-          },
-        ],
-      },
-      {
-        row: "Routing table",
-        panels: [
-          ts(
-            "Routing table reloads by replica",
-            "Every configuration change (NOTIFY) and the safety-net poll rebuild each replica's routing table. result=error: the replica keeps serving its last good table.",
-            "short",
-            [
-              {
-                expr: `sum by (instance, result) (increase(${sel("routing_reloads_total")}[${W}]))`,
-                legend: "{{instance}} {{result}}",
-              },
-            ],
-          ),
-          ts(
-            "Agents in the routing table by replica",
-            "Replicas that disagree for more than a few seconds have missed a change.",
-            "short",
-            [{ expr: perReplica("routing_table_agents"), legend: "{{instance}}" }],
-          ),
-        ],
-      },
-      {
-        row: "Event pipeline",
-        panels: [
-          ts(
-            "Calls and events per second",
-            "Every call produces one inference event, written in batches off the request path. Spooled: written to the local disk spool while the database was unavailable, replayed later.",
-            "reqps",
-            [
-              { expr: sumRate(sel("requests_total", [], [])), legend: "calls" },
-              { expr: sumRate(sel("events_written_total")), legend: "events written" },
-              { expr: sumRate(sel("events_spooled_total")), legend: "events spooled" },
-            ],
-            8,
-          ),
-          ts(
-            "Queue depth and spool backlog by replica",
-            "Events waiting in memory, and events on disk waiting for the database. A growing backlog means the database is not taking writes.",
-            "short",
-            [
-              { expr: perReplica("events_queue_depth"), legend: "queue {{instance}}" },
-              { expr: perReplica("events_spool_pending"), legend: "spool {{instance}}" },
-            ],
-            8,
-          ),
-          {
-            kind: "stat",
-            title: "Events lost in the time range",
-            description:
-              "Events that could be written neither to the database nor to the disk spool. Must stay 0.",
-            width: 8,
-            unit: "short",
-            thresholds: [[1, "red"]],
-            targets: [{ expr: `sum(increase(${sel("events_dropped_total")}[$__range]))` }],
-          },
-        ],
-      },
-      {
-        row: "Replicas",
-        panels: [
-          ts(
-            "Resident memory by replica",
-            "Process RSS.",
-            "bytes",
-            [{ expr: perReplica("process_resident_memory_bytes"), legend: "{{instance}}" }],
-            8,
-          ),
-          ts(
-            "Event loop lag p99 by replica",
-            "A busy event loop delays every call on the replica.",
-            "s",
-            [{ expr: perReplica("nodejs_eventloop_lag_p99_seconds"), legend: "{{instance}}" }],
-            8,
-          ),
-          ts(
-            "Gateway overhead p99 by replica",
-            "The gateway's own time per call (total minus upstream).",
-            "s",
-            [
-              {
-                expr: `histogram_quantile(0.99, sum by (instance, le) (rate(${sel("gateway_overhead_seconds_bucket")}[${W}])))`,
-                legend: "{{instance}}",
-              },
-            ],
-            8,
-          ),
         ],
       },
     ],

@@ -29,6 +29,15 @@ describe.each(backends())("POST /api/v1/mlflow/sync without a reachable MLflow (
       )[0]?.n,
     );
 
+  /** A sample's value in /metrics (0 when the series does not exist yet). */
+  const metric = async (i: TestInstance, series: string) => {
+    const text = (await i.http.get("/metrics")).text;
+    const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+    return line ? Number(line.slice(series.length + 1)) : 0;
+  };
+  const syncs = (i: TestInstance, outcome: string) =>
+    metric(i, `agentgate_mlflow_syncs_total{outcome="${outcome}"}`);
+
   beforeAll(async () => {
     port = await freePort();
     [t, none] = await Promise.all([
@@ -48,6 +57,7 @@ describe.each(backends())("POST /api/v1/mlflow/sync without a reachable MLflow (
   });
 
   it("MLflow unreachable: 502 mlflow_unavailable naming the server; nothing audited; the lease is released", async () => {
+    const before = await syncs(t, "error");
     for (let i = 0; i < 2; i++) {
       expectError(await sync(t, { system: "support" }), 502, "mlflow_unavailable", {
         message: `MLflow at http://127.0.0.1:${port} is not reachable (connection refused)`,
@@ -55,6 +65,10 @@ describe.each(backends())("POST /api/v1/mlflow/sync without a reachable MLflow (
     }
     expect(await audits(t)).toBe(0);
     expect(await t.gw.dbHandle.db("mlflow_sync_lock").select()).toEqual([]);
+    // Counted as syncs that stopped; nothing succeeded.
+    expect(await syncs(t, "error")).toBe(before + 2);
+    expect(await syncs(t, "ok")).toBe(0);
+    expect(await metric(t, "agentgate_mlflow_last_success_timestamp_seconds")).toBe(0);
   });
 
   it("bad requests: 400 naming the field", async () => {
@@ -80,12 +94,16 @@ describe.each(backends())("POST /api/v1/mlflow/sync without a reachable MLflow (
       holder: "other",
       expires_at: db.raw("now() + interval '5 minutes'"),
     });
+    const [busy, errors] = [await syncs(t, "busy"), await syncs(t, "error")];
     expectError(await sync(t, {}), 409, "mlflow_sync_running");
+    expect(await syncs(t, "busy")).toBe(busy + 1);
     // A dry run writes nothing, so it does not wait for the lease (and then finds MLflow down).
     expectError(await sync(t, { dry_run: true }), 502, "mlflow_unavailable");
     await db("mlflow_sync_lock").update({ expires_at: db.raw("now() - interval '1 second'") });
     expectError(await sync(t, {}), 502, "mlflow_unavailable");
     expect(await db("mlflow_sync_lock").select()).toEqual([]);
+    // The dry run is not a sync: only the last call counts.
+    expect(await syncs(t, "error")).toBe(errors + 1);
   });
 
   it("the periodic sync logs and survives an unreachable MLflow", async () => {

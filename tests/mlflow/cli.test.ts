@@ -10,6 +10,13 @@ import { expectOk, expectOneLineError, freePort, json, killAll, runCli } from ".
 import { ADMIN_TOKEN, seedAgent, startTestInstance, type TestInstance } from "../helpers/instance.js";
 import { type MlflowServer, startMlflowServer } from "./mlflow-server.js";
 
+/** A sample's value in the instance's /metrics (0 when the series does not exist yet). */
+async function metric(t: TestInstance, series: string): Promise<number> {
+  const text = (await t.http.get("/metrics")).text;
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line ? Number(line.slice(series.length + 1)) : 0;
+}
+
 describe("agentgate mlflow sync", () => {
   let server: MlflowServer;
   let t: TestInstance;
@@ -113,8 +120,11 @@ describe("agentgate mlflow sync", () => {
       .set("authorization", t.auth)
       .send({ kind: "fine_tuned", upstream: "fake", model: "refused-1" })
       .expect(201);
+    const partial = () => metric(t, 'agentgate_mlflow_syncs_total{outcome="partial"}');
+    const partialBefore = await partial();
     const r = await cli("mlflow", "sync", "--system", "refuse", "--direction", "push");
     expect(r.code).toBe(1);
+    expect(await partial()).toBe(partialBefore + 1);
     expect(r.stderr).toBe("agentgate: 1 object(s) failed to sync (see the report)\n");
     expect(r.stdout).toMatch(/^created 4, updated 0, deleted 0, unchanged 0, skipped 1, failed 1$/m);
     expect(r.stdout).toMatch(
@@ -143,8 +153,15 @@ describe("agentgate mlflow sync", () => {
         if (champion === null) await new Promise((r) => setTimeout(r, 500));
       }
       expect(champion).toBe("1");
-      const audit = await ticking.gw.dbHandle.db("audit_log").where({ action: "mlflow.sync" }).first("actor");
-      expect(audit?.actor).toBe("mlflow-sync");
+      // The alias is set during the sync; its audit entry is written when the sync has finished.
+      await expect
+        .poll(
+          async () =>
+            (await ticking.gw.dbHandle.db("audit_log").where({ action: "mlflow.sync" }).first("actor"))
+              ?.actor,
+          { timeout: 10_000 },
+        )
+        .toBe("mlflow-sync");
     } finally {
       await ticking.close();
     }

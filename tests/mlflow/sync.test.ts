@@ -159,6 +159,20 @@ describe.each(backends())("MLflow sync on %s", (backend) => {
     const r = await sync({ system: sys });
     expect(r.summary).toEqual({ created: 0, updated: 0, deleted: 0, unchanged: 12, skipped: 0, failed: 0 });
     expect(await versionsOf(model("planner"))).toEqual(before);
+    // Two syncs so far (the dry run is not one), their objects by action, and the clean one's time.
+    const text = (await t.http.get("/metrics")).text;
+    const value = (series: string) =>
+      Number(
+        text
+          .split("\n")
+          .find((l) => l.startsWith(`${series} `))
+          ?.slice(series.length + 1) ?? 0,
+      );
+    expect(value('agentgate_mlflow_syncs_total{outcome="ok"}')).toBe(2);
+    expect(value('agentgate_mlflow_sync_items_total{action="created"}')).toBe(12);
+    expect(value('agentgate_mlflow_sync_items_total{action="unchanged"}')).toBe(12);
+    const last = value("agentgate_mlflow_last_success_timestamp_seconds");
+    expect(Math.abs(last - Date.parse(r.finished_at) / 1000)).toBeLessThan(0.001);
   });
 
   it("moving the champion and starting an experiment move the aliases; stopping it removes the challenger", async () => {

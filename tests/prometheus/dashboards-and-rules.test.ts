@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ALERT_RULES } from "../../src/observability/alerts.js";
 import { dashboardExpressions } from "../../src/observability/grafana.js";
 import { substitute } from "../../src/observability/promql.js";
+import { freePort } from "../cli/cli.js";
 import { type Gateway, startGateway } from "../helpers/dataplane.js";
 import { REPO_ROOT } from "../helpers/gateway-process.js";
 import {
@@ -64,6 +65,8 @@ describe("dashboards and alert rules against a real Prometheus", () => {
   beforeAll(async () => {
     g = await startGateway("pglite", {
       AGENTGATE_GUARDRAIL_INTERVAL_MS: "100",
+      // Nothing listens there: the MLflow panel shows syncs that stopped.
+      MLFLOW_TRACKING_URI: `http://127.0.0.1:${await freePort()}/`,
       AGENTGATE_LOG_LEVEL: "silent",
     });
     prom = await startPrometheus([new URL(g.url).host], [RULES]);

@@ -7,7 +7,8 @@
  *   critic    champion v1, moved to v2 (alias move) and back (`rollback`);
  *   reviewer  experiment "reviewer-bad" whose challenger always fails upstream, with an error_rate
  *             guardrail: the guardian rolls it back automatically;
- *   ghost     an unknown agent (404, route none).
+ *   ghost     an unknown agent (404, route none);
+ *   MLflow    two syncs against an MLflow that is not there (outcome error).
  * Each phase is split by `scraped()` (Prometheus has scraped since): a series appears at its first
  * increment, and a rate needs the scrape of a later increment, as steady traffic would give.
  */
@@ -181,6 +182,11 @@ export async function generateTraffic(g: Gateway, scraped: () => Promise<void>):
   expect(record(await call(g, "ghost")).status).toBe(404);
   await scraped();
   expect(record(await call(g, "ghost")).status).toBe(404);
+
+  // MLflow, configured at a closed port: each sync stops (outcome "error").
+  await g.admin("POST", "/mlflow/sync", {}, 502);
+  await scraped();
+  await g.admin("POST", "/mlflow/sync", {}, 502);
 
   // reviewer: a challenger that always fails upstream, stopped by its guardrail.
   const rollbackExperiment = "reviewer-bad";
