@@ -19,9 +19,27 @@ const UNKNOWN = "unknown";
 /** nginx's convention for "the client closed the connection before the answer". */
 const CLIENT_CLOSED = 499;
 
+let lastMs = 0;
+let sameMs = 0;
+
+/**
+ * Now, as ISO-8601 with microseconds (PostgreSQL keeps them): the wall clock's millisecond, then
+ * the call's rank among those that arrived in the same millisecond on this process. Calls faster
+ * than a millisecond apart still sort in the order they came (datasets list captures by time).
+ */
+export function arrivalTime(now = Date.now()): string {
+  if (now === lastMs) sameMs = Math.min(sameMs + 1, 999);
+  else {
+    lastMs = now;
+    sameMs = 0;
+  }
+  const iso = new Date(now).toISOString();
+  return `${iso.slice(0, 23)}${String(sameMs).padStart(3, "0")}Z`;
+}
+
 export class CallRecord {
   readonly startedAt = performance.now();
-  private readonly at = new Date().toISOString();
+  private readonly at = arrivalTime();
   private system = UNKNOWN;
   private agent = UNKNOWN;
   private stream = false;
