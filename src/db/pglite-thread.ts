@@ -27,7 +27,7 @@ parentPort.on("message", async (m) => {
     if (m.op === "ready") reply(m.id, await db.waitReady.then(() => null));
     else if (m.op === "query") reply(m.id, await db.query(m.sql, m.params, m.options));
     else if (m.op === "listen") {
-      unlisten.set(m.id, await db.listen(m.channel, (payload) => parentPort.postMessage({ notify: m.id, payload })));
+      unlisten.set(m.listenId, await db.listen(m.channel, (payload) => parentPort.postMessage({ notify: m.listenId, payload })));
       reply(m.id, null);
     } else if (m.op === "unlisten") {
       await unlisten.get(m.listenId)?.();
@@ -87,11 +87,10 @@ export class PGliteThread {
 
   /** Calls `onNotify` with each notification's payload; resolves to the unsubscribe function. */
   async listen(channel: string, onNotify: (payload: string) => void): Promise<() => Promise<void>> {
-    // The worker keys notifications by the id of this `listen` call, the next one `call` takes.
-    const id = this.nextId;
+    const id = this.nextId++;
     this.listeners.set(id, onNotify);
     try {
-      await this.call({ op: "listen", channel });
+      await this.call({ op: "listen", channel, listenId: id });
     } catch (err) {
       this.listeners.delete(id);
       throw err;

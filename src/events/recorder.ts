@@ -283,13 +283,15 @@ async function insertEvents(db: Knex, events: InferenceEvent[], log: Logger): Pr
 async function insertEventRows(q: Knex | Knex.Transaction, rows: InferenceEvent[]): Promise<void> {
   const json = JSON.stringify(rows);
   // Inside a transaction (captures) the statement must run on its connection, through knex.
-  if (q.isTransaction) await q.raw(INSERT_EVENTS.replace("$1", "?"), [json]);
+  if (q.isTransaction) await q.raw(INSERT_EVENTS_KNEX, [json]);
   else await runStatement(q, "agentgate_insert_events", INSERT_EVENTS, [json]);
 }
 
 const INSERT_EVENTS = `INSERT INTO inference_events
   SELECT * FROM json_populate_recordset(NULL::inference_events, $1::json)
   ON CONFLICT (request_id) DO NOTHING`;
+/** The same for knex's `raw`, whose placeholder is `?`. */
+const INSERT_EVENTS_KNEX = INSERT_EVENTS.replace("$1", "?");
 
 function captureRow(e: InferenceEvent, c: CaptureRecord) {
   return {

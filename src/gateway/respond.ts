@@ -3,8 +3,9 @@ import type { ServerResponse } from "node:http";
 import { type AppError, errorBody } from "../errors.js";
 
 /**
- * `headers` are extra [name, value, name, value...] pairs. Everything goes to one `writeHead` as a
- * flat list: node:http then skips its per-response header map (cheaper than `setHeader` calls).
+ * `headers` are extra [name, value, name, value...] pairs; the content headers are appended to that
+ * array. Everything goes to one `writeHead` as a flat list: node:http then skips its per-response
+ * header map (cheaper than `setHeader` calls).
  */
 export function sendJson(res: ServerResponse, status: number, body: unknown, headers: string[] = []): void {
   const text = JSON.stringify(body);

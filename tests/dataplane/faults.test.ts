@@ -17,6 +17,7 @@ import { backends } from "../helpers/databases.js";
 import { eventsFlushed, type Gateway, routingSettled, startGateway } from "../helpers/dataplane.js";
 import { freePort } from "../helpers/gateway-process.js";
 import { ADMIN_TOKEN } from "../helpers/instance.js";
+import { metricSum } from "../helpers/metrics.js";
 
 const SYSTEM = "faulty";
 /** Small enough to keep the suite fast, far below the fake's delay. */
@@ -128,16 +129,7 @@ describe.each(backends())("upstream faults on %s", (backend) => {
     return g.admin<Event>("GET", `/requests/${requestId}`);
   };
 
-  const metric = async (name: string, labels: Record<string, string>): Promise<number> => {
-    const text = await (await fetch(`${g.url}/metrics`)).text();
-    let sum = 0;
-    for (const line of text.split("\n")) {
-      if (!line.startsWith(`${name}{`)) continue;
-      if (Object.entries(labels).every(([k, v]) => line.includes(`${k}="${v}"`)))
-        sum += Number(line.split(" ").at(-1));
-    }
-    return sum;
-  };
+  const metric = (name: string, labels: Record<string, string>) => metricSum(g.url, name, labels);
 
   beforeAll(async () => {
     g = await startGateway(backend);

@@ -22,6 +22,7 @@ import {
   startGateway,
 } from "../helpers/dataplane.js";
 import { startTestInstance, type TestInstance } from "../helpers/instance.js";
+import { metricSum } from "../helpers/metrics.js";
 
 const SYSTEM = "guard";
 const INTERVAL_MS = 100;
@@ -115,14 +116,8 @@ describe.each(backends())("guardrails and ramps on %s", (backend) => {
   const view = (id: number) => g.admin<View>("GET", `/experiments/${id}`);
   const audit = async (action: string, id: number) =>
     (await g.admin<{ data: Audit[] }>("GET", `/audit?action=${action}&object=${id}`)).data;
-  const counter = async (url: string, experiment: string) => {
-    const text = await (await fetch(`${url}/metrics`)).text();
-    let sum = 0;
-    for (const line of text.split("\n"))
-      if (line.startsWith("agentgate_auto_rollbacks_total{") && line.includes(`experiment="${experiment}"`))
-        sum += Number(line.split(" ").at(-1));
-    return sum;
-  };
+  const counter = (url: string, experiment: string) =>
+    metricSum(url, "agentgate_auto_rollbacks_total", { experiment });
   const create = async (body: Record<string, unknown>) => {
     const exp = await g.admin<View>("POST", "/experiments", { system: SYSTEM, ...body });
     await g.admin("POST", `/experiments/${exp.id}/start`);

@@ -9,6 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backends } from "../helpers/databases.js";
 import { routingSettled } from "../helpers/dataplane.js";
+import { metricSum } from "../helpers/metrics.js";
 import {
   BASE_MODEL,
   call,
@@ -45,13 +46,7 @@ describe.each(backends())("fine-tune jobs on %s", (backend) => {
     (await g().admin<{ data: Audit[] }>("GET", `/audit?object_type=fine_tune&object=${key}`)).data;
   const sweep = () => g().gw.fineTuneFollower.sweep();
   /** `agentgate_fine_tunes_ended_total{status}` as /metrics shows it (0 before the first). */
-  const ended = async (status: string) => {
-    const text = await (await fetch(`${g().url}/metrics`)).text();
-    const line = text
-      .split("\n")
-      .find((l) => l.startsWith(`agentgate_fine_tunes_ended_total{status="${status}"}`));
-    return line ? Number(line.split(" ").pop()) : 0;
-  };
+  const ended = (status: string) => metricSum(g().url, "agentgate_fine_tunes_ended_total", { status });
 
   beforeAll(async () => {
     env = await startFineTuneEnv(backend, ["planner", "writer", "critic"]);

@@ -9,6 +9,7 @@ import { freePort } from "../cli/cli.js";
 import { expectError } from "../helpers/api.js";
 import { backends } from "../helpers/databases.js";
 import { seedAgent, startTestInstance, type TestInstance } from "../helpers/instance.js";
+import { metricSum } from "../helpers/metrics.js";
 
 describe.each(backends())("POST /api/v1/mlflow/sync without a reachable MLflow (%s)", (backend) => {
   let t: TestInstance;
@@ -29,14 +30,8 @@ describe.each(backends())("POST /api/v1/mlflow/sync without a reachable MLflow (
       )[0]?.n,
     );
 
-  /** A sample's value in /metrics (0 when the series does not exist yet). */
-  const metric = async (i: TestInstance, series: string) => {
-    const text = (await i.http.get("/metrics")).text;
-    const line = text.split("\n").find((l) => l.startsWith(`${series} `));
-    return line ? Number(line.slice(series.length + 1)) : 0;
-  };
   const syncs = (i: TestInstance, outcome: string) =>
-    metric(i, `agentgate_mlflow_syncs_total{outcome="${outcome}"}`);
+    metricSum(i.url, "agentgate_mlflow_syncs_total", { outcome });
 
   beforeAll(async () => {
     port = await freePort();
@@ -68,7 +63,7 @@ describe.each(backends())("POST /api/v1/mlflow/sync without a reachable MLflow (
     // Counted as syncs that stopped; nothing succeeded.
     expect(await syncs(t, "error")).toBe(before + 2);
     expect(await syncs(t, "ok")).toBe(0);
-    expect(await metric(t, "agentgate_mlflow_last_success_timestamp_seconds")).toBe(0);
+    expect(await metricSum(t.url, "agentgate_mlflow_last_success_timestamp_seconds")).toBe(0);
   });
 
   it("bad requests: 400 naming the field", async () => {

@@ -8,14 +8,8 @@ import { MlflowClient, tagRecord } from "../../src/mlflow/client.js";
 import type { SyncReport } from "../../src/mlflow/report.js";
 import { expectOk, expectOneLineError, freePort, json, killAll, runCli } from "../cli/cli.js";
 import { ADMIN_TOKEN, seedAgent, startTestInstance, type TestInstance } from "../helpers/instance.js";
+import { metricSum } from "../helpers/metrics.js";
 import { type MlflowServer, startMlflowServer } from "./mlflow-server.js";
-
-/** A sample's value in the instance's /metrics (0 when the series does not exist yet). */
-async function metric(t: TestInstance, series: string): Promise<number> {
-  const text = (await t.http.get("/metrics")).text;
-  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
-  return line ? Number(line.slice(series.length + 1)) : 0;
-}
 
 describe("agentgate mlflow sync", () => {
   let server: MlflowServer;
@@ -120,7 +114,7 @@ describe("agentgate mlflow sync", () => {
       .set("authorization", t.auth)
       .send({ kind: "fine_tuned", upstream: "fake", model: "refused-1" })
       .expect(201);
-    const partial = () => metric(t, 'agentgate_mlflow_syncs_total{outcome="partial"}');
+    const partial = () => metricSum(t.url, "agentgate_mlflow_syncs_total", { outcome: "partial" });
     const partialBefore = await partial();
     const r = await cli("mlflow", "sync", "--system", "refuse", "--direction", "push");
     expect(r.code).toBe(1);

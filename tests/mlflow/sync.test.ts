@@ -11,6 +11,7 @@ import { allOf } from "../../src/mlflow/filter.js";
 import type { SyncItem, SyncReport } from "../../src/mlflow/report.js";
 import { backends } from "../helpers/databases.js";
 import { startTestInstance, type TestInstance } from "../helpers/instance.js";
+import { metricSum } from "../helpers/metrics.js";
 import { type MlflowServer, runPython, startMlflowServer } from "./mlflow-server.js";
 
 let server: MlflowServer;
@@ -160,18 +161,11 @@ describe.each(backends())("MLflow sync on %s", (backend) => {
     expect(r.summary).toEqual({ created: 0, updated: 0, deleted: 0, unchanged: 12, skipped: 0, failed: 0 });
     expect(await versionsOf(model("planner"))).toEqual(before);
     // Two syncs so far (the dry run is not one), their objects by action, and the clean one's time.
-    const text = (await t.http.get("/metrics")).text;
-    const value = (series: string) =>
-      Number(
-        text
-          .split("\n")
-          .find((l) => l.startsWith(`${series} `))
-          ?.slice(series.length + 1) ?? 0,
-      );
-    expect(value('agentgate_mlflow_syncs_total{outcome="ok"}')).toBe(2);
-    expect(value('agentgate_mlflow_sync_items_total{action="created"}')).toBe(12);
-    expect(value('agentgate_mlflow_sync_items_total{action="unchanged"}')).toBe(12);
-    const last = value("agentgate_mlflow_last_success_timestamp_seconds");
+    const value = (name: string, labels?: Record<string, string>) => metricSum(t.url, name, labels);
+    expect(await value("agentgate_mlflow_syncs_total", { outcome: "ok" })).toBe(2);
+    expect(await value("agentgate_mlflow_sync_items_total", { action: "created" })).toBe(12);
+    expect(await value("agentgate_mlflow_sync_items_total", { action: "unchanged" })).toBe(12);
+    const last = await value("agentgate_mlflow_last_success_timestamp_seconds");
     expect(Math.abs(last - Date.parse(r.finished_at) / 1000)).toBeLessThan(0.001);
   });
 
