@@ -48,6 +48,12 @@ const envSchema = z.object({
     .int("must be an integer")
     .refine((v) => v === 0 || v >= 50, "must be 0 (off) or at least 50")
     .default(30_000),
+  AGENTGATE_EVENT_FLUSH_MS: z.coerce
+    .number({ error: "must be a number" })
+    .int("must be an integer")
+    .min(1, "must be at least 1")
+    .max(10_000, "must be at most 10000")
+    .optional(),
   AGENTGATE_CAPTURE_CLEANUP_MS: z.coerce
     .number({ error: "must be a number" })
     .int("must be an integer")
@@ -115,6 +121,11 @@ export type Config = {
   routingPollMs: number;
   /** How often running experiments' guardrails and ramps are checked; 0 turns the checks off. */
   guardrailIntervalMs: number;
+  /**
+   * How often queued events are written, as one batch; undefined = the storage's default (see
+   * `eventFlushMs` in src/events/recorder.ts).
+   */
+  eventFlushMs: number | undefined;
   /** How often expired captures are deleted (each agent's retention); 0 turns the job off. */
   captureCleanupMs: number;
   /** How often running fine-tune jobs are asked about; 0 turns the follower off. */
@@ -181,6 +192,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     routingPollMs: e.AGENTGATE_ROUTING_POLL_MS,
     guardrailIntervalMs: e.AGENTGATE_GUARDRAIL_INTERVAL_MS,
     captureCleanupMs: e.AGENTGATE_CAPTURE_CLEANUP_MS,
+    eventFlushMs: e.AGENTGATE_EVENT_FLUSH_MS,
     mlflow: e.MLFLOW_TRACKING_URI
       ? {
           trackingUri: e.MLFLOW_TRACKING_URI,

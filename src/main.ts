@@ -14,7 +14,7 @@ import { DatasetService } from "./datasets/service.js";
 import { type DbHandle, describeDb, openDb } from "./db/knex.js";
 import { migrateLatest } from "./db/migrate.js";
 import { listenConfigChanges, notifyConfigChanged } from "./db/notify.js";
-import { EventRecorder } from "./events/recorder.js";
+import { defaultEventFlushMs, EventRecorder } from "./events/recorder.js";
 import { FeedbackService } from "./experiments/feedback.js";
 import { Guardian } from "./experiments/guardian.js";
 import { MetricService } from "./experiments/metrics.js";
@@ -144,7 +144,15 @@ async function assemble(
   });
   guardian.start();
   started.push(() => guardian.stop());
-  const recorder = new EventRecorder(db, { spoolDir: path.join(config.dataDir, "spool") }, metrics, log);
+  const recorder = new EventRecorder(
+    db,
+    {
+      spoolDir: path.join(config.dataDir, "spool"),
+      flushIntervalMs: config.eventFlushMs ?? defaultEventFlushMs(dbHandle.kind),
+    },
+    metrics,
+    log,
+  );
   recorder.start();
   started.push(() => recorder.drain());
   const captureCleaner = new CaptureCleaner(db, log, { intervalMs: config.captureCleanupMs });

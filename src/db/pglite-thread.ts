@@ -3,8 +3,9 @@
  * runs synchronously on the thread that calls it: on the main thread, every event batch and every
  * admin or report query held the data plane's event loop for as long as it ran (most of a
  * millisecond per batch of 25 events: the PGlite gateway's p99 excess in docs/benchmarks.md).
- * Here a worker thread owns the PGlite instance; the main thread holds a stand-in with the part of
- * PGlite's API that knex-pglite and agentgate use (`waitReady`, `query`, `listen`, `close`).
+ * Here a worker thread owns the PGlite instance, at a lower CPU priority than the data plane (see
+ * `DATABASE_THREAD_NICE`); the main thread holds a stand-in with the part of PGlite's API that
+ * knex-pglite and agentgate use (`waitReady`, `query`, `listen`, `close`).
  *
  * Queries keep PGlite's semantics: one session, statements in the order they were sent (knex's
  * pool of one connection serializes transactions, as before). Errors come back with their
@@ -20,6 +21,11 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require("node:worker_threads");
 const { PGlite } = require(workerData.pglite);
 const db = new PGlite(workerData.dataDir);
+try {
+  // Linux: a thread's nice value is set through its thread id (elsewhere this is skipped).
+  const tid = Number(require("node:fs").readlinkSync("/proc/thread-self").split("/").pop());
+  require("node:os").setPriority(tid, workerData.nice);
+} catch {}
 const unlisten = new Map();
 const reply = (id, result) => parentPort.postMessage({ id, result });
 parentPort.on("message", async (m) => {
@@ -44,6 +50,16 @@ parentPort.on("message", async (m) => {
 });
 `;
 
+/**
+ * The database thread's nice value (Linux). Event batches are background work: when the two CPUs
+ * of a small machine are both busy, the data plane's thread should get them first, and the batches
+ * wait a little and grow (a bigger batch costs less per row). At +5 the thread still gets about a
+ * quarter of a contended core, so it keeps up with the gateway at full load (docs/benchmarks.md:
+ * no event spooled at saturation); alone on a core it runs at full speed. Raising a nice value
+ * needs no privilege.
+ */
+export const DATABASE_THREAD_NICE = 5;
+
 type Reply = { id: number; result?: unknown; error?: Record<string, unknown> & { message: string } };
 type Notification = { notify: number; payload: string };
 type Call = { resolve(v: unknown): void; reject(e: Error): void };
@@ -66,7 +82,10 @@ export class PGliteThread {
   /** `dataDir` undefined: an in-memory database. */
   constructor(dataDir: string | undefined) {
     const pglite = createRequire(import.meta.url).resolve("@electric-sql/pglite");
-    this.worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { pglite, dataDir } });
+    this.worker = new Worker(WORKER_SOURCE, {
+      eval: true,
+      workerData: { pglite, dataDir, nice: DATABASE_THREAD_NICE },
+    });
     // Only calls in flight keep the process alive (a CLI command exits when its work is done).
     this.worker.unref();
     this.worker.on("message", (m: Reply | Notification) => this.onMessage(m));

@@ -42,21 +42,25 @@ export class JsonUsageTap {
   }
 
   finish(): JsonSummary {
-    const summary: JsonSummary = {
-      usage: null,
-      model: null,
-      finishReason: null,
-      malformed: false,
-      tooLarge: this.tooLarge,
-      error: null,
-      bytes: this.bytes,
-      message: null,
-    };
-    if (this.tooLarge) return summary;
+    if (this.tooLarge) {
+      return {
+        usage: null,
+        model: null,
+        finishReason: null,
+        malformed: false,
+        tooLarge: true,
+        error: null,
+        bytes: this.bytes,
+        message: null,
+      };
+    }
     const parts = this.parts;
     const text = (parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts)).toString("utf8");
     this.parts = [];
-    return { ...summary, ...summarizeCompletion(text) };
+    const summary = summarizeCompletion(text) as JsonSummary;
+    summary.tooLarge = false;
+    summary.bytes = this.bytes;
+    return summary;
   }
 }
 

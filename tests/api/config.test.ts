@@ -2,6 +2,7 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config.js";
+import { defaultEventFlushMs } from "../../src/events/recorder.js";
 
 function configError(env: Record<string, string>): ConfigError {
   try {
@@ -24,7 +25,10 @@ describe("loadConfig", () => {
       proxyAuth: true,
       logLevel: "info",
       maxBodyBytes: 10 * 1024 * 1024,
+      eventFlushMs: undefined,
     });
+    // Unset, the event batches wait by storage: the embedded database's statements cost more.
+    expect([defaultEventFlushMs("postgres"), defaultEventFlushMs("pglite")]).toEqual([25, 100]);
   });
 
   it("reads valid values", () => {
@@ -47,6 +51,7 @@ describe("loadConfig", () => {
       logLevel: "debug",
     });
     expect(loadConfig({ PORT: "0" }).port).toBe(0);
+    expect(loadConfig({ AGENTGATE_EVENT_FLUSH_MS: "250" }).eventFlushMs).toBe(250);
     expect(loadConfig({ AGENTGATE_PROXY_AUTH: "on" }).proxyAuth).toBe(true);
   });
 
@@ -70,6 +75,9 @@ describe("loadConfig", () => {
     ["AGENTGATE_ADMIN_TOKEN", "0123456789abcde"],
     ["AGENTGATE_LOG_LEVEL", "verbose"],
     ["AGENTGATE_MAX_BODY_BYTES", "12"],
+    ["AGENTGATE_EVENT_FLUSH_MS", "0"],
+    ["AGENTGATE_EVENT_FLUSH_MS", "20000"],
+    ["AGENTGATE_EVENT_FLUSH_MS", "2.5"],
   ])("%s=%s stops the start with an error naming the variable", (variable, value) => {
     const err = configError({ [variable]: value });
     expect(err.variable).toBe(variable);

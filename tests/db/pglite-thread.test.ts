@@ -3,12 +3,12 @@
  * notifications delivered, the main thread free while a query runs, and a dead thread failing
  * calls instead of hanging them.
  */
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { openDb } from "../../src/db/knex.js";
-import { PGliteThread } from "../../src/db/pglite-thread.js";
+import { DATABASE_THREAD_NICE, PGliteThread } from "../../src/db/pglite-thread.js";
 import { sqlStateOf } from "../../src/errors.js";
 
 describe("PGliteThread", () => {
@@ -35,6 +35,21 @@ describe("PGliteThread", () => {
     await db.query("INSERT INTO t VALUES (1), (2)");
     await db.query("COMMIT");
     expect((await db.query("SELECT count(*)::int AS n FROM t")).rows).toEqual([{ n: 2 }]);
+  });
+
+  it.runIf(process.platform === "linux")("runs at a lower CPU priority than the data plane", async () => {
+    // Field 19 of /proc/<pid>/task/<tid>/stat is the thread's nice value.
+    const niceThreads = () =>
+      readdirSync("/proc/self/task").filter((tid) => {
+        const fields = readFileSync(`/proc/self/task/${tid}/stat`, "utf8").split(") ")[1]?.split(" ");
+        return Number(fields?.[16]) === DATABASE_THREAD_NICE;
+      }).length;
+    const before = niceThreads();
+    const db = start();
+    await db.waitReady;
+    expect(DATABASE_THREAD_NICE).toBeGreaterThan(0);
+    expect(niceThreads()).toBe(before + 1);
+    expect(os.getPriority()).toBe(0);
   });
 
   it("rejects with the PostgreSQL error fields, and goes on working", async () => {

@@ -26,4 +26,13 @@ describe("arrivalTime", () => {
     for (let i = 0; i < 1500; i++) last = arrivalTime(ms);
     expect(last).toBe("2026-11-25T20:33:11.000999Z");
   });
+
+  it("writes each second's own date, also when the clock steps back", () => {
+    const times = ["2026-11-25T23:59:59.999Z", "2026-11-26T00:00:00.005Z", "2026-11-25T23:59:58.040Z"];
+    expect(times.map((t) => arrivalTime(Date.parse(t)))).toEqual([
+      "2026-11-25T23:59:59.999000Z",
+      "2026-11-26T00:00:00.005000Z",
+      "2026-11-25T23:59:58.040000Z",
+    ]);
+  });
 });
