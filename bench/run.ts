@@ -48,6 +48,7 @@ const KNOBS = {
     "",
     "before each run, wait (up to 60 s) until other processes use less than this many cores, e.g. 0.2",
   ],
+  BENCH_EVENT_FLUSH_MS: ["", "the gateways' AGENTGATE_EVENT_FLUSH_MS (default: the storage's own)"],
   BENCH_DIAG: ["", "1: add target gateway-noev (PGlite, every event discarded) to show what recording costs"],
   BENCH_JSON: ["", "write every raw result to this JSON file"],
 } as const;
@@ -98,6 +99,7 @@ const opt = {
   heapProfile: knob("BENCH_PROFILE") === "heap",
   json: knob("BENCH_JSON"),
   diag: knob("BENCH_DIAG") === "1",
+  eventFlushMs: knob("BENCH_EVENT_FLUSH_MS"),
   quiet: Number(knob("BENCH_QUIET")) || 0,
 };
 if (knob("BENCH_PG_URL")) process.env.BENCH_PG_URL = knob("BENCH_PG_URL");
@@ -211,6 +213,7 @@ async function startGateway(
     AGENTGATE_LOG_LEVEL: "warn",
     ...(db ? { DATABASE_URL: db.url } : {}),
     ...(discardEvents ? { BENCH_DISCARD_EVENTS: "1" } : {}),
+    ...(opt.eventFlushMs ? { AGENTGATE_EVENT_FLUSH_MS: opt.eventFlushMs } : {}),
   });
   const proc = await Proc.start(name, ["gateway"], { env });
   procs.push(proc);
