@@ -13,6 +13,7 @@ import {
   seedSystem,
   startGateway,
 } from "../helpers/dataplane.js";
+import { metricSum } from "../helpers/metrics.js";
 
 const CHUNK_DELAY_MS = 150;
 
@@ -117,5 +118,8 @@ describe.each(backends())("a client that leaves mid-stream, on %s", (backend) =>
     const event = events[0];
     expect(event?.status).toBe(499);
     expect(event?.error_class).toBe("aborted");
+    // The client's cancellation is no upstream error; the requests counter has it as a 499.
+    expect(await metricSum(g.url, "agentgate_requests_total", { agent: "sleeper", status: "499" })).toBe(1);
+    expect(await metricSum(g.url, "agentgate_upstream_errors_total", { agent: "sleeper" })).toBe(0);
   });
 });

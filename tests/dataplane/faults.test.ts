@@ -236,6 +236,10 @@ describe.each(backends())("upstream faults on %s", (backend) => {
   it.each(championCases)(
     "champion route, %s: a clear error, its event, then a normal call",
     async (_what, agent, model, fault, stream, status, code, errorClass) => {
+      const errorsBefore = await metric("agentgate_upstream_errors_total", {
+        agent,
+        error_class: errorClass,
+      });
       g.fake.setFault(model, { fault, delayMs: SLOW_MS, times: 1 });
       const out = await call(agent, stream);
       expect(out.ok).toBe(false);
@@ -253,6 +257,10 @@ describe.each(backends())("upstream faults on %s", (backend) => {
         fallback: false,
         stream,
       });
+      // One failed attempt, counted once.
+      expect(await metric("agentgate_upstream_errors_total", { agent, error_class: errorClass })).toBe(
+        errorsBefore + 1,
+      );
       const after = await call(agent, stream);
       expect(after).toMatchObject({ ok: true, route: "champion", version: "1" });
     },
