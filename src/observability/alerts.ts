@@ -42,6 +42,8 @@ const dropped = "increase(agentgate_events_dropped_total[5m])";
 const rollbacks = "agentgate_auto_rollbacks_total";
 const rollbackIncrease = `sum by (system, agent, experiment) (increase(${rollbacks}[10m]))`;
 const reloadErrors = 'agentgate_routing_reloads_total{result="error"}';
+const syncs = "agentgate_mlflow_syncs_total";
+const failedSyncs = `sum by (instance) (increase(${syncs}{outcome=~"error|partial"}[30m]))`;
 
 export const ALERT_RULES: AlertRule[] = [
   {
@@ -110,6 +112,19 @@ or sum by (instance) (${reloadErrors} unless ${reloadErrors} offset 5m) > 0`,
     summary: "{{ $labels.instance }} cannot rebuild its routing table",
     description:
       "The replica keeps serving its last good routing table, so pins, rollbacks and experiment changes do not reach it.",
+  },
+  {
+    // Only replicas that sync (the counter has series once a sync ran); `unless` rather than
+    // `and ... == 0`, so a replica that never had a successful sync still fires.
+    alert: "AgentgateMlflowSyncFailing",
+    expr: `${failedSyncs} > 0
+unless sum by (instance) (increase(${syncs}{outcome="ok"}[30m])) > 0`,
+    probe: failedSyncs,
+    for: "15m",
+    severity: "warning",
+    summary: "{{ $labels.instance }}: MLflow syncs keep failing; the MLflow mirror is going stale",
+    description:
+      "Every MLflow sync of the last 30 minutes stopped with an error or left items failed, and none succeeded. agentgate keeps routing; MLflow shows an out-of-date registry and versions registered there are not imported.",
   },
   {
     alert: "AgentgateReplicaDown",

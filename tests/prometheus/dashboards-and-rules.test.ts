@@ -173,7 +173,7 @@ describe("dashboards and alert rules against a real Prometheus", () => {
     ]);
   });
 
-  it("the automatic rollback fires its alert; events lost and spool growth do not", async () => {
+  it("the automatic rollback and the failing MLflow syncs fire their alerts; events lost and spool growth do not", async () => {
     const expr = (name: string) => ALERT_RULES.find((r) => r.alert === name)?.expr ?? "";
     const fired = vector(await prom.query(expr("AgentgateAutoRollback"), at), "rollback");
     expect(fired.map((s) => s.metric)).toEqual([
@@ -181,6 +181,10 @@ describe("dashboards and alert rules against a real Prometheus", () => {
     ]);
     expect(vector(await prom.query(expr("AgentgateEventsDropped"), at), "dropped")).toEqual([]);
     expect(vector(await prom.query(expr("AgentgateEventSpoolGrowing"), at), "spool")).toEqual([]);
+    // The traffic's two MLflow syncs both failed and none succeeded: the stale-mirror condition holds.
+    const mlflow = vector(await prom.query(expr("AgentgateMlflowSyncFailing"), at), "mlflow");
+    expect(mlflow).toHaveLength(1);
+    expect(Object.keys(mlflow[0]?.metric ?? {})).toEqual(["instance"]);
   });
 
   it("Prometheus loaded every rule, evaluates each without error, and raised the rollback alert", async () => {
