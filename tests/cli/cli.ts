@@ -4,12 +4,12 @@
  * failing test never leaves a server behind.
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import net from "node:net";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { expect } from "vitest";
+import { REPO_ROOT } from "../helpers/gateway-process.js";
 
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
+// One free-port helper and one repository root for every suite.
+export { freePort, REPO_ROOT } from "../helpers/gateway-process.js";
+
 const NODE_ARGS = ["--import", "tsx", "src/cli/index.ts"];
 
 export type CliResult = {
@@ -100,18 +100,6 @@ export async function killAll(): Promise<void> {
         }),
     ),
   );
-}
-
-/** A port that was free a moment ago: bind port 0, read the port, release it. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once("error", reject);
-    srv.listen(0, "127.0.0.1", () => {
-      const { port } = srv.address() as net.AddressInfo;
-      srv.close(() => resolve(port));
-    });
-  });
 }
 
 /** Polls `/healthz` until it answers 200; fails early, with the child's stderr, if it exits. */
