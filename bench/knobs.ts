@@ -1,0 +1,88 @@
+/** The knobs of `npm run bench`: environment variables, or the same names as flags (`--rounds=5`). */
+
+export const KNOBS = {
+  BENCH_SECONDS: ["4", "closed-loop (throughput) phase length, seconds"],
+  BENCH_RATE: ["1000", "open-loop arrival rate, requests per second"],
+  BENCH_RATE_SECONDS: ["6", "open-loop phase length, seconds"],
+  BENCH_STREAM_SECONDS: ["4", "streaming phase length, seconds"],
+  BENCH_CONNECTIONS: ["64", "closed-loop concurrency (connections)"],
+  BENCH_STREAM_CONNECTIONS: ["64", "streaming concurrency (connections)"],
+  BENCH_ROUNDS: ["3", "rounds; each runs every phase on every target"],
+  BENCH_WARMUP_SECONDS: ["3", "warm-up per target before the rounds, seconds"],
+  BENCH_PHASES: ["closed,open,stream", "phases to run, comma-separated: closed, open, stream"],
+  BENCH_STORAGE: ["auto", "gateway storage: pglite | postgres | both | auto (both when PostgreSQL answers)"],
+  BENCH_PG_URL: [
+    "",
+    "PostgreSQL admin URL (default AGENTGATE_TEST_PG_URL or postgres://postgres@127.0.0.1:5432/postgres)",
+  ],
+  BENCH_PROFILE: [
+    "",
+    "1: CPU-profile the proxies during the rounds and print the top costs (slows them); heap: sample their allocations instead",
+  ],
+  BENCH_QUIET: [
+    "",
+    "before each run, wait (up to 60 s) until other processes use less than this many cores, e.g. 0.2",
+  ],
+  BENCH_EVENT_FLUSH_MS: ["", "the gateways' AGENTGATE_EVENT_FLUSH_MS (default: the storage's own)"],
+  BENCH_DIAG: ["", "1: add target gateway-noev (PGlite, every event discarded) to show what recording costs"],
+  BENCH_JSON: ["", "write every raw result to this JSON file"],
+} as const;
+export type Knob = keyof typeof KNOBS;
+
+for (const arg of process.argv.slice(2)) {
+  if (arg === "--help" || arg === "-h") {
+    console.log("npm run bench [-- --knob=value ...]   (or BENCH_KNOB=value npm run bench)\n");
+    for (const [k, [def, help]] of Object.entries(KNOBS))
+      console.log(
+        `  ${`--${k.slice(6).toLowerCase().replace(/_/g, "-")}`.padEnd(20)} ${k.padEnd(25)} ${help}${def ? ` [${def}]` : ""}`,
+      );
+    process.exit(0);
+  }
+  const m = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+  const key = m ? `BENCH_${(m[1] as string).toUpperCase().replace(/-/g, "_")}` : "";
+  if (!m || !(key in KNOBS)) {
+    console.error(`unknown argument '${arg}' (see --help)`);
+    process.exit(2);
+  }
+  process.env[key] = m[2] ?? "1";
+}
+export const knob = (k: Knob): string => process.env[k] ?? KNOBS[k][0];
+const num = (k: Knob): number => {
+  const v = Number(knob(k));
+  if (!Number.isFinite(v) || v <= 0) {
+    console.error(`${k} must be a positive number`);
+    process.exit(2);
+  }
+  return v;
+};
+export const opt = {
+  seconds: num("BENCH_SECONDS"),
+  rate: num("BENCH_RATE"),
+  rateSeconds: num("BENCH_RATE_SECONDS"),
+  streamSeconds: num("BENCH_STREAM_SECONDS"),
+  connections: Math.round(num("BENCH_CONNECTIONS")),
+  streamConnections: Math.round(num("BENCH_STREAM_CONNECTIONS")),
+  rounds: Math.round(num("BENCH_ROUNDS")),
+  warmup: Number(knob("BENCH_WARMUP_SECONDS")) || 0,
+  db: knob("BENCH_STORAGE"),
+  phases: new Set(
+    knob("BENCH_PHASES")
+      .split(",")
+      .map((p) => p.trim()),
+  ),
+  profile: knob("BENCH_PROFILE") === "1" || knob("BENCH_PROFILE") === "heap",
+  heapProfile: knob("BENCH_PROFILE") === "heap",
+  json: knob("BENCH_JSON"),
+  diag: knob("BENCH_DIAG") === "1",
+  eventFlushMs: knob("BENCH_EVENT_FLUSH_MS"),
+  quiet: Number(knob("BENCH_QUIET")) || 0,
+};
+if (knob("BENCH_PG_URL")) process.env.BENCH_PG_URL = knob("BENCH_PG_URL");
+if ([...opt.phases].some((p) => !["closed", "open", "stream"].includes(p))) {
+  console.error("BENCH_PHASES takes closed, open and stream, comma-separated");
+  process.exit(2);
+}
+if (!["pglite", "postgres", "both", "auto"].includes(opt.db)) {
+  console.error("BENCH_STORAGE must be pglite, postgres, both or auto");
+  process.exit(2);
+}
