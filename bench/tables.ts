@@ -53,6 +53,9 @@ function paired(
   return { median: median(all), all };
 }
 
+/** The last columns of every phase's table: CPU per request of each process, then errors. */
+const CPU_HEAD = ["proxy CPU µs/req", "PG backend µs/req", "upstream µs/req", "load gen µs/req", "errors"];
+
 export function report(targets: Target[], meta: Record<string, string>): string {
   const names = targets.map((t) => t.name);
   const out: string[] = [];
@@ -72,6 +75,11 @@ export function report(targets: Target[], meta: Record<string, string>): string 
       ),
     ];
   };
+  const rps = (phase: Phase, n: string) =>
+    fmt(
+      med(phase, n, (r) => r.result.rps),
+      0,
+    );
   const errors = (phase: Phase, n: string) => String(pick(phase, n).reduce((s, r) => s + r.result.errors, 0));
 
   if (opt.phases.has("closed")) {
@@ -80,23 +88,10 @@ export function report(targets: Target[], meta: Record<string, string>): string 
     );
     out.push(
       table(
-        [
-          "target",
-          "req/s",
-          "p50 ms",
-          "p99 ms",
-          "proxy CPU µs/req",
-          "PG backend µs/req",
-          "upstream µs/req",
-          "load gen µs/req",
-          "errors",
-        ],
+        ["target", "req/s", "p50 ms", "p99 ms", ...CPU_HEAD],
         names.map((n) => [
           n,
-          fmt(
-            med("closed", n, (r) => r.result.rps),
-            0,
-          ),
+          rps("closed", n),
           fmt(med("closed", n, (r) => r.result.latency.p50)),
           fmt(med("closed", n, (r) => r.result.latency.p99)),
           ...cpuCols("closed", n),
@@ -111,28 +106,12 @@ export function report(targets: Target[], meta: Record<string, string>): string 
     );
     out.push(
       table(
-        [
-          "target",
-          "req/s",
-          "p50 ms",
-          "p90 ms",
-          "p99 ms",
-          "p99.9 ms",
-          "max ms",
-          "proxy CPU µs/req",
-          "PG backend µs/req",
-          "upstream µs/req",
-          "load gen µs/req",
-          "errors",
-        ],
+        ["target", "req/s", "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", ...CPU_HEAD],
         names.map((n) => {
           const o = (r: Run) => r.result as OpenResult;
           return [
             n,
-            fmt(
-              med("open", n, (r) => r.result.rps),
-              0,
-            ),
+            rps("open", n),
             fmt(med("open", n, (r) => o(r).latency.p50)),
             fmt(med("open", n, (r) => o(r).latency.p90)),
             fmt(med("open", n, (r) => o(r).latency.p99)),
@@ -157,27 +136,12 @@ export function report(targets: Target[], meta: Record<string, string>): string 
     );
     out.push(
       table(
-        [
-          "target",
-          "streams/s",
-          "TTFB p50 ms",
-          "TTFB p99 ms",
-          "total p50 ms",
-          "total p99 ms",
-          "proxy CPU µs/req",
-          "PG backend µs/req",
-          "upstream µs/req",
-          "load gen µs/req",
-          "errors",
-        ],
+        ["target", "streams/s", "TTFB p50 ms", "TTFB p99 ms", "total p50 ms", "total p99 ms", ...CPU_HEAD],
         names.map((n) => {
           const c = (r: Run) => r.result as ClosedResult;
           return [
             n,
-            fmt(
-              med("stream", n, (r) => r.result.rps),
-              0,
-            ),
+            rps("stream", n),
             fmt(med("stream", n, (r) => c(r).ttfb?.p50 ?? Number.NaN)),
             fmt(med("stream", n, (r) => c(r).ttfb?.p99 ?? Number.NaN)),
             fmt(med("stream", n, (r) => r.result.latency.p50)),
