@@ -133,7 +133,14 @@ export async function closedLoop(
   };
 }
 
-export function openLoop(pool: Pool, r: Request, rate: number, ms: number): Promise<OpenResult> {
+/** `r`: the request, or a function giving the k-th call's request (e.g. its own session). */
+export function openLoop(
+  pool: Pool,
+  r: Request | ((k: number) => Request),
+  rate: number,
+  ms: number,
+): Promise<OpenResult> {
+  const requestOf = typeof r === "function" ? r : () => r;
   const total = Math.max(1, Math.round((rate * ms) / 1000));
   const interval = 1000 / rate;
   const latency: number[] = [];
@@ -147,7 +154,7 @@ export function openLoop(pool: Pool, r: Request, rate: number, ms: number): Prom
     const fire = (scheduled: number, k: number) => {
       const sentAt = performance.now();
       sendLate[k] = sentAt - scheduled;
-      call(pool, r, sentAt)
+      call(pool, requestOf(k), sentAt)
         .then(
           () => {
             const now = performance.now();

@@ -80,7 +80,7 @@ export async function cleanup(): Promise<void> {
 process.once("SIGINT", () => void cleanup().finally(() => process.exit(130)));
 process.once("SIGTERM", () => void cleanup().finally(() => process.exit(143)));
 
-async function api(base: string, method: string, p: string, body?: unknown): Promise<unknown> {
+export async function api(base: string, method: string, p: string, body?: unknown): Promise<unknown> {
   const res = await fetch(base + p, {
     method,
     headers: { authorization: `Bearer ${TOKEN}`, "content-type": "application/json" },
