@@ -98,10 +98,11 @@ export function createMetrics() {
       "type",
     ]),
     costUsdTotal: keyedCounter("cost_usd_total", "Cost of proxied calls in USD, from the price table", CALL),
-    upstreamErrorsTotal: counter("upstream_errors_total", "Failed upstream attempts, by error class", [
-      ...CALL,
-      "error_class",
-    ]),
+    upstreamErrorsTotal: counter(
+      "upstream_errors_total",
+      "Failed upstream attempts, by error class (a call the client cancelled is not one: see requests_total status 499)",
+      [...CALL, "error_class"],
+    ),
     fallbacksTotal: counter(
       "fallbacks_total",
       "Experimental calls retried on the champion after an upstream fault",

@@ -32,7 +32,8 @@ export const LABEL_VALUES: Record<string, readonly string[]> = {
   route: Object.keys(ROUTE_VALUES),
   // call-record.ts: tokensTotal.inc({type: "prompt" | "completion" | "cached"})
   type: ["prompt", "completion", "cached"],
-  error_class: UPSTREAM_ERROR_CLASSES,
+  // call-record.ts upstreamFailed: every class but `aborted` (a client's cancellation is a 499).
+  error_class: UPSTREAM_ERROR_CLASSES.filter((c) => c !== "aborted"),
   level: LEVELS,
   // routing-sync.ts: routingReloadsTotal.inc({result: "ok" | "error"})
   result: ["ok", "error"],
