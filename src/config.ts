@@ -122,8 +122,8 @@ export type Config = {
   /** How often running experiments' guardrails and ramps are checked; 0 turns the checks off. */
   guardrailIntervalMs: number;
   /**
-   * How often queued events are written, as one batch; undefined = the storage's default (see
-   * `eventFlushMs` in src/events/recorder.ts).
+   * How often queued events are written, as one batch; undefined = the storage's default
+   * (`defaultEventFlushMs` in src/events/recorder.ts).
    */
   eventFlushMs: number | undefined;
   /** How often expired captures are deleted (each agent's retention); 0 turns the job off. */

@@ -70,9 +70,9 @@ const SPOOL_PREFIX = "events-";
  * How long events wait in the queue before being written as one batch, by storage. A statement
  * costs a fixed amount whatever its size, so longer waits mean bigger, cheaper batches; the price
  * is how soon a call shows in `GET /api/v1/requests/{id}` and the reports. On PGlite a statement's
- * fixed cost is ~0.2–0.6 ms of the gateway's own CPU (WebAssembly, in process) against ~25 µs a
- * row, so at 1,000 calls/s a 25 ms wait would spend about as much on statements as on rows (see
- * docs/benchmarks.md); native PostgreSQL spends it in its own backend.
+ * fixed cost is ~0.2–1 ms of the gateway's own CPU (WebAssembly, in process) against ~25 µs a
+ * row, so at 1,000 calls/s a 25 ms wait would spend about as much on statements as on rows
+ * (`npm run bench:events`, docs/benchmarks.md); native PostgreSQL spends it in its own backend.
  */
 export function defaultEventFlushMs(storage: "postgres" | "pglite"): number {
   return storage === "pglite" ? 100 : 25;

@@ -66,8 +66,6 @@ export class CallRecord {
   /** Set only for agents that capture their calls: the request's messages, then the answer. */
   private capture: { policy: CapturePolicy; messages: unknown; tools: unknown } | null = null;
   private answer: RawAnswer | null = null;
-  /** The upstream error last counted in the metrics, so a re-reported one is not counted twice. */
-  private counted: UpstreamError | null = null;
   usage: Usage | null = null;
 
   constructor(
@@ -98,14 +96,13 @@ export class CallRecord {
   }
 
   /**
-   * An upstream attempt failed. Counted once per attempt (the proxy may report the same error
-   * again on its way to the client). A call the client cancelled is not the upstream's failure:
-   * its event says `aborted`, and `agentgate_requests_total{status="499"}` counts it.
+   * An upstream attempt failed (the proxy reports each attempt once). A call the client cancelled
+   * is not the upstream's failure: its event says `aborted`, and
+   * `agentgate_requests_total{status="499"}` counts it.
    */
   upstreamFailed(err: UpstreamError): void {
     this.errorClass = err.errorClass;
-    if (err.errorClass === "aborted" || this.counted === err) return;
-    this.counted = err;
+    if (err.errorClass === "aborted") return;
     this.metrics.upstreamErrorsTotal.inc({ ...this.labels(), error_class: err.errorClass });
   }
 

@@ -57,10 +57,7 @@ export class JsonUsageTap {
     const parts = this.parts;
     const text = (parts.length === 1 ? (parts[0] as Buffer) : Buffer.concat(parts)).toString("utf8");
     this.parts = [];
-    const summary = summarizeCompletion(text) as JsonSummary;
-    summary.tooLarge = false;
-    summary.bytes = this.bytes;
-    return summary;
+    return { ...summarizeCompletion(text), tooLarge: false, bytes: this.bytes };
   }
 }
 

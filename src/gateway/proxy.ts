@@ -93,19 +93,26 @@ export function createDataPlane(deps: DataPlaneDeps) {
     });
     // One attempt = the upstream call and, for a non-streamed answer, reading it whole (for a
     // stream, until its first bytes): any fault up to that point happened before a byte reached
-    // the client, so a fallback is still possible.
+    // the client, so a fallback is still possible. A failed attempt is reported here, once, and
+    // rethrown as an UpstreamError.
     const attempt = async (v: VersionRoute): Promise<Answer> => {
-      const up = await deps.upstreams.send({
-        upstream: targetOf(v.upstream, resolveApiKey(v.upstream.apiKeyEnv, env)),
-        path: "/chat/completions",
-        body: upstreamBody(v),
-        expect: stream ? "sse" : "json",
-        signal: abort,
-      });
-      call.upstreamAnswered(v, up.startedAt);
-      if (!stream) return readJsonAnswer(up);
-      await firstBytes(up);
-      return { kind: "stream", up };
+      try {
+        const up = await deps.upstreams.send({
+          upstream: targetOf(v.upstream, resolveApiKey(v.upstream.apiKeyEnv, env)),
+          path: "/chat/completions",
+          body: upstreamBody(v),
+          expect: stream ? "sse" : "json",
+          signal: abort,
+        });
+        call.upstreamAnswered(v, up.startedAt);
+        if (!stream) return await readJsonAnswer(up);
+        await firstBytes(up);
+        return { kind: "stream", up };
+      } catch (err) {
+        const ue = classifyError(err);
+        call.upstreamFailed(ue);
+        throw ue;
+      }
     };
 
     let served = r.version;
@@ -113,8 +120,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
     try {
       answer = await attempt(served);
     } catch (err) {
-      const ue = classifyError(err);
-      call.upstreamFailed(ue);
+      const ue = err as UpstreamError;
       if (!r.fallback || !isFallbackEligible(ue) || abort.aborted) throw ue;
       served = r.fallback;
       call.fellBack(served);
@@ -159,7 +165,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
     try {
       await chat(req, res, call);
     } catch (err) {
-      const appErr = toClientError(err, call);
+      const appErr = toClientError(err);
       if (appErr.code === "internal_error")
         deps.log.error({ err, requestId: call.requestId }, "data plane error");
       // A call cancelled because the client left has nobody to answer: `finish` records it as 499.
@@ -187,12 +193,10 @@ function targetOf(u: UpstreamRoute, apiKey: string | null): UpstreamTarget {
   return t;
 }
 
-function toClientError(err: unknown, call: CallRecord): AppError {
+/** The error the client gets; upstream failures were already recorded by the attempt. */
+function toClientError(err: unknown): AppError {
   if (err instanceof AppError) return err;
-  if (err instanceof UpstreamError) {
-    call.upstreamFailed(err);
-    return toAppError(err);
-  }
+  if (err instanceof UpstreamError) return toAppError(err);
   return new AppError("internal_error", "internal error");
 }
 

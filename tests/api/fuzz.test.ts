@@ -7,6 +7,7 @@
 import fc from "fast-check";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type FakeUpstream, startFakeUpstream } from "../fakes/fake-upstream.js";
+import { expectErrorEnvelope, expectNoLeak } from "../helpers/api.js";
 import { ADMIN_TOKEN, startTestInstance, type TestInstance } from "../helpers/instance.js";
 
 const SEED = Number(process.env.AGENTGATE_FUZZ_SEED ?? 20261125);
@@ -76,11 +77,8 @@ function checkAnswer(what: string, status: number, text: string): void {
   expect(status, `${what} → ${status} ${text.slice(0, 300)}`).toBeLessThan(500);
   expect(text, what).not.toMatch(/\n\s+at |node_modules|\.ts:\d+/);
   if (status < 400) return;
-  const body = JSON.parse(text) as { error?: Record<string, unknown> };
-  expect(Object.keys(body), what).toEqual(["error"]);
-  expect(Object.keys(body.error ?? {}).sort(), what).toEqual(["code", "message", "param", "type"]);
-  expect(body.error?.message, what).toEqual(expect.any(String));
-  expect(body.error?.code, what).toEqual(expect.any(String));
+  expectErrorEnvelope(JSON.parse(text), what);
+  expectNoLeak(text);
 }
 
 describe("random and malformed input", () => {

@@ -32,6 +32,23 @@ export function expectNoLeak(text: string): void {
   for (const re of LEAKS) expect(text, `answer leaks internals (${re})`).not.toMatch(re);
 }
 
+/** Asserts exactly the OpenAI envelope `{"error": {"message", "type", "param", "code"}}`; returns `error`. */
+export function expectErrorEnvelope(
+  body: unknown,
+  context: string,
+): { message: string; type: string; param: string | null; code: string } {
+  expect(Object.keys(body as object), context).toEqual(["error"]);
+  const err = (body as { error: { message: string; type: string; param: string | null; code: string } })
+    .error;
+  expect(Object.keys(err).sort(), context).toEqual(["code", "message", "param", "type"]);
+  expect(typeof err.message, context).toBe("string");
+  expect(err.message.length, context).toBeGreaterThan(0);
+  expect(typeof err.type, context).toBe("string");
+  expect(err.param === null || typeof err.param === "string", context).toBe(true);
+  expect(typeof err.code, context).toBe("string");
+  return err;
+}
+
 /**
  * Asserts an error answer: status, JSON content type, exactly the OpenAI envelope
  * `{"error": {"message", "type", "param", "code"}}`, the code, and no internals.
@@ -46,13 +63,7 @@ export function expectError(
   const context = `${req?.method} ${req?.path} → ${res.status} ${res.text.slice(0, 300)}`;
   expect(res.status, context).toBe(status);
   expect(res.headers["content-type"], context).toMatch(/^application\/json/);
-  expect(Object.keys(res.body), context).toEqual(["error"]);
-  const err = res.body.error;
-  expect(Object.keys(err).sort(), context).toEqual(["code", "message", "param", "type"]);
-  expect(typeof err.message, context).toBe("string");
-  expect(err.message.length, context).toBeGreaterThan(0);
-  expect(typeof err.type, context).toBe("string");
-  expect(err.param === null || typeof err.param === "string", context).toBe(true);
+  const err = expectErrorEnvelope(res.body, context);
   expect(err.code, context).toBe(code);
   if (opts.param !== undefined) expect(err.param, context).toBe(opts.param);
   if (opts.message !== undefined) expect(err.message, context).toMatch(opts.message);
