@@ -87,17 +87,18 @@ export function describeDb(opts: DbOptions): string {
 }
 
 /**
- * Runs one statement on a pooled connection, past knex's query builder and runner: for the event
- * writer's batch insert, where that layer cost more CPU per batch than the driver's work (see
- * docs/benchmarks.md). On PostgreSQL the statement is prepared once per connection under `name`.
- * The connection comes from knex's pool, so on PGlite's single connection it still waits for a
- * transaction in progress instead of running inside it.
+ * Runs `fn` on a pooled connection, past knex's query builder and runner: for the event writer's
+ * batch insert, where that layer cost more CPU per batch than the driver's work (see
+ * docs/benchmarks.md). The connection comes from knex's pool, so on PGlite's single connection it
+ * still waits for a transaction in progress instead of running inside it.
  */
-export async function runStatement(db: Db, name: string, text: string, values: unknown[]): Promise<void> {
+export async function withConnection<T>(
+  db: Db,
+  fn: (conn: PGliteThread | pg.Client) => Promise<T>,
+): Promise<T> {
   const conn = (await db.client.acquireConnection()) as PGliteThread | pg.Client;
   try {
-    if (conn instanceof PGliteThread) await conn.query(text, values);
-    else await conn.query({ name, text, values });
+    return await fn(conn);
   } finally {
     await db.client.releaseConnection(conn);
   }

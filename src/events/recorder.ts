@@ -14,9 +14,8 @@ import path from "node:path";
 import type { Knex } from "knex";
 import type { Logger } from "pino";
 import type { CaptureRecord } from "../capture/capture.js";
-import { runStatement } from "../db/knex.js";
-import { sqlStateOf } from "../errors.js";
 import type { Metrics } from "../metrics.js";
+import { insertEvents } from "./write.js";
 
 export type InferenceEvent = {
   request_id: string;
@@ -260,64 +259,3 @@ export class EventRecorder {
 }
 
 const toLines = (events: InferenceEvent[]) => `${events.map((e) => JSON.stringify(e)).join("\n")}\n`;
-
-async function insertEvents(db: Knex, events: InferenceEvent[], log: Logger): Promise<void> {
-  if (events.length === 0) return;
-  if (!events.some((e) => e.capture !== undefined)) {
-    await insertEventRows(db, events);
-    return;
-  }
-  // Events and their captures in one transaction: a capture never exists without its event.
-  const rows = events.map(({ capture: _capture, ...event }) => event);
-  const captures = events.flatMap((e) =>
-    e.capture && e.agent_id !== null ? [captureRow(e, e.capture)] : [],
-  );
-  try {
-    await db.transaction(async (trx) => {
-      await insertEventRows(trx, rows);
-      await trx("captures").insert(captures).onConflict("request_id").ignore();
-    });
-  } catch (err) {
-    // A capture the database refuses as data (SQLSTATE class 22) must not hold its batch's
-    // events back forever: they are written without their captures.
-    if (!sqlStateOf(err)?.startsWith("22")) throw err;
-    log.error({ err: String(err), captures: captures.length }, "captures refused by the database; dropped");
-    await insertEventRows(db, rows);
-  }
-}
-
-/**
- * One statement and one parameter per batch: the rows travel as a JSON array that PostgreSQL
- * expands into `inference_events` rows. knex's multi-row VALUES with ~25 bindings per event cost
- * more CPU and allocation in the gateway (building the SQL) than the insert itself (see
- * docs/benchmarks.md). Keys the JSON lacks become NULL; a `capture` key is ignored.
- */
-async function insertEventRows(q: Knex | Knex.Transaction, rows: InferenceEvent[]): Promise<void> {
-  const json = JSON.stringify(rows);
-  // Inside a transaction (captures) the statement must run on its connection, through knex.
-  if (q.isTransaction) await q.raw(INSERT_EVENTS_KNEX, [json]);
-  else await runStatement(q, "agentgate_insert_events", INSERT_EVENTS, [json]);
-}
-
-const INSERT_EVENTS = `INSERT INTO inference_events
-  SELECT * FROM json_populate_recordset(NULL::inference_events, $1::json)
-  ON CONFLICT (request_id) DO NOTHING`;
-/** The same for knex's `raw`, whose placeholder is `?`. */
-const INSERT_EVENTS_KNEX = INSERT_EVENTS.replace("$1", "?");
-
-function captureRow(e: InferenceEvent, c: CaptureRecord) {
-  return {
-    request_id: e.request_id,
-    at: e.at,
-    agent_id: e.agent_id,
-    system: e.system,
-    agent: e.agent,
-    version: c.version,
-    // jsonb as text: the drivers would turn a JS array into a PostgreSQL array literal.
-    messages: JSON.stringify(c.messages),
-    tools: c.tools === null ? null : JSON.stringify(c.tools),
-    response: JSON.stringify(c.response),
-    truncated: c.truncated,
-    bytes: c.bytes,
-  };
-}

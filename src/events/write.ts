@@ -1,0 +1,132 @@
+/**
+ * Writing a batch of inference events (and their captures) to the database: the statements the
+ * recorder runs. Every path is idempotent on the request id, so a batch written twice (a replay
+ * after a write whose answer was lost) stores each event once.
+ */
+import type { Knex } from "knex";
+import type { Logger } from "pino";
+import type { CaptureRecord } from "../capture/capture.js";
+import { withConnection } from "../db/knex.js";
+import { PGliteThread } from "../db/pglite-thread.js";
+import { sqlStateOf } from "../errors.js";
+import type { InferenceEvent } from "./recorder.js";
+
+/** The columns of `inference_events`, in table order: every key of an event but its capture. */
+const EVENT_COLUMNS = [
+  "request_id",
+  "at",
+  "system",
+  "agent",
+  "agent_id",
+  "route",
+  "experiment_id",
+  "arm",
+  "assigned_version",
+  "served_version",
+  "served_model",
+  "upstream",
+  "fallback",
+  "stream",
+  "status",
+  "error_class",
+  "session_id",
+  "user_id",
+  "unit_key",
+  "latency_ms",
+  "upstream_ms",
+  "ttft_ms",
+  "prompt_tokens",
+  "completion_tokens",
+  "cached_tokens",
+  "cost_usd",
+] as const satisfies readonly (keyof InferenceEvent)[];
+// A key added to InferenceEvent without its column here fails to compile.
+type Unlisted = Exclude<keyof InferenceEvent, (typeof EVENT_COLUMNS)[number] | "capture">;
+const _everyColumnListed: Unlisted extends never ? true : Unlisted = true;
+void _everyColumnListed;
+
+export async function insertEvents(db: Knex, events: InferenceEvent[], log: Logger): Promise<void> {
+  if (events.length === 0) return;
+  if (!events.some((e) => e.capture !== undefined)) {
+    await insertEventRows(db, events, log);
+    return;
+  }
+  // Events and their captures in one transaction: a capture never exists without its event.
+  const rows = events.map(({ capture: _capture, ...event }) => event);
+  const captures = events.flatMap((e) =>
+    e.capture && e.agent_id !== null ? [captureRow(e, e.capture)] : [],
+  );
+  try {
+    await db.transaction(async (trx) => {
+      await insertEventRows(trx, rows, log);
+      await trx("captures").insert(captures).onConflict("request_id").ignore();
+    });
+  } catch (err) {
+    // A capture the database refuses as data (SQLSTATE class 22) must not hold its batch's
+    // events back forever: they are written without their captures.
+    if (!sqlStateOf(err)?.startsWith("22")) throw err;
+    log.error({ err: String(err), captures: captures.length }, "captures refused by the database; dropped");
+    await insertEventRows(db, rows, log);
+  }
+}
+
+/**
+ * One statement and one parameter per batch: the rows travel as a JSON array that PostgreSQL
+ * expands into `inference_events` rows. knex's multi-row VALUES with ~25 bindings per event cost
+ * more CPU and allocation in the gateway (building the SQL) than the insert itself (see
+ * docs/benchmarks.md). Keys the JSON lacks become NULL; a `capture` key is ignored.
+ *
+ * On the embedded PGlite, whose database work is this process's CPU, a batch goes in by COPY
+ * first: about half the cost per row of the INSERT (`npm run bench:events`). COPY has no ON
+ * CONFLICT, so a batch it refuses — an event already stored, which only a replay can meet, or a
+ * value it cannot take — is written again by the INSERT, which skips what is stored and reports
+ * the rest as before.
+ */
+async function insertEventRows(
+  q: Knex | Knex.Transaction,
+  rows: InferenceEvent[],
+  log: Logger,
+): Promise<void> {
+  const json = JSON.stringify(rows);
+  // Inside a transaction (captures) the statement must run on its connection, through knex.
+  if (q.isTransaction) {
+    await q.raw(INSERT_EVENTS_KNEX, [json]);
+    return;
+  }
+  await withConnection(q, async (conn) => {
+    if (!(conn instanceof PGliteThread)) {
+      await conn.query({ name: "agentgate_insert_events", text: INSERT_EVENTS, values: [json] });
+      return;
+    }
+    try {
+      await conn.copyJson("inference_events", EVENT_COLUMNS, json);
+      return;
+    } catch (err) {
+      log.debug({ err: String(err), events: rows.length }, "event batch refused by COPY; inserting it");
+    }
+    await conn.query(INSERT_EVENTS, [json]);
+  });
+}
+
+const INSERT_EVENTS = `INSERT INTO inference_events
+  SELECT * FROM json_populate_recordset(NULL::inference_events, $1::json)
+  ON CONFLICT (request_id) DO NOTHING`;
+/** The same for knex's `raw`, whose placeholder is `?`. */
+const INSERT_EVENTS_KNEX = INSERT_EVENTS.replace("$1", "?");
+
+function captureRow(e: InferenceEvent, c: CaptureRecord) {
+  return {
+    request_id: e.request_id,
+    at: e.at,
+    agent_id: e.agent_id,
+    system: e.system,
+    agent: e.agent,
+    version: c.version,
+    // jsonb as text: the drivers would turn a JS array into a PostgreSQL array literal.
+    messages: JSON.stringify(c.messages),
+    tools: c.tools === null ? null : JSON.stringify(c.tools),
+    response: JSON.stringify(c.response),
+    truncated: c.truncated,
+    bytes: c.bytes,
+  };
+}

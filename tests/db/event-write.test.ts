@@ -1,0 +1,165 @@
+/**
+ * Writing event batches (src/events/write.ts) on each backend: every value comes back as it was
+ * recorded, whatever characters it carries (on PGlite the rows go through COPY's CSV), and a batch
+ * written twice, or mixing stored and new events, stores each event once (on PGlite: COPY refuses
+ * it and the INSERT … ON CONFLICT takes over).
+ */
+import { randomUUID } from "node:crypto";
+import pino from "pino";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type DbHandle, openDb } from "../../src/db/knex.js";
+import { migrateLatest } from "../../src/db/migrate.js";
+import { PGliteThread } from "../../src/db/pglite-thread.js";
+import { sqlStateOf } from "../../src/errors.js";
+import type { InferenceEvent } from "../../src/events/recorder.js";
+import { insertEvents } from "../../src/events/write.js";
+import { backends, createPgDatabase, type TestDatabase } from "../helpers/databases.js";
+
+// Debug lines kept, to see which statement stored a batch.
+const lines: string[] = [];
+const log = pino({ level: "debug" }, { write: (line: string) => void lines.push(line) });
+const copyRefusals = () => lines.filter((l) => l.includes("refused by COPY")).length;
+
+function event(over: Partial<InferenceEvent> = {}): InferenceEvent {
+  return {
+    request_id: randomUUID(),
+    at: "2026-11-26T01:02:03.456Z",
+    system: "shop",
+    agent: "planner",
+    agent_id: null,
+    route: "champion",
+    experiment_id: null,
+    arm: null,
+    assigned_version: 3,
+    served_version: 3,
+    served_model: "gpt-4o-mini",
+    upstream: "openai",
+    fallback: false,
+    stream: true,
+    status: 200,
+    error_class: null,
+    session_id: null,
+    user_id: null,
+    unit_key: null,
+    latency_ms: 12.5,
+    upstream_ms: 11.25,
+    ttft_ms: 3.125,
+    prompt_tokens: 61,
+    completion_tokens: 9,
+    cached_tokens: 0,
+    cost_usd: 0.0000146,
+    ...over,
+  };
+}
+
+/** Strings CSV, SQL literals or JSON could mangle if any layer escaped them wrongly. */
+const AWKWARD = [
+  "",
+  " ",
+  'say "hi", then leave',
+  "it's O'Brien's",
+  "back\\slash \\n not a newline, \\\\ two",
+  "line one\nline two\r\nline three",
+  "tab\there, comma, semicolon;",
+  "emoji 🧪 and accents: ação, Zürich, 東京",
+  "$1 $& $' $` placeholders",
+  '"',
+  '""',
+  ",",
+  "\\",
+  "NULL",
+  "\\N",
+];
+
+for (const backend of backends()) {
+  describe(`event writes on ${backend}`, () => {
+    let h: DbHandle;
+    let pgDb: TestDatabase | undefined;
+    beforeAll(async () => {
+      if (backend === "postgres") pgDb = await createPgDatabase();
+      h = openDb({ databaseUrl: pgDb?.url, dataDir: "", inMemory: true });
+      await migrateLatest(h.db);
+    });
+    afterAll(async () => {
+      await h?.close();
+      await pgDb?.drop();
+    });
+
+    const stored = async (ids: string[]) =>
+      (await h.db("inference_events").whereIn("request_id", ids).select("*")) as Record<string, unknown>[];
+
+    it("stores every value as recorded, awkward text, nulls, empty strings and small numbers included", async () => {
+      const events = AWKWARD.map((text, i) =>
+        event({
+          session_id: text,
+          user_id: i % 2 ? text : null,
+          unit_key: `unit ${text}`,
+          error_class: i % 3 ? null : text,
+          arm: i % 2 ? null : text,
+          fallback: i % 2 === 0,
+          stream: i % 2 === 1,
+          cost_usd: i === 0 ? 1e-9 : i * 0.000_001_5,
+          latency_ms: i + 0.001,
+          cached_tokens: i % 2 ? null : i,
+        }),
+      );
+      const refusals = copyRefusals();
+      await insertEvents(h.db, events, log);
+      // The first statement took them all (COPY on PGlite).
+      expect(copyRefusals()).toBe(refusals);
+      const byId = new Map((await stored(events.map((e) => e.request_id))).map((r) => [r.request_id, r]));
+      expect(byId.size).toBe(events.length);
+      for (const e of events) {
+        const row = byId.get(e.request_id) as Record<string, unknown>;
+        const { at, ...rest } = e;
+        expect(row).toMatchObject(rest);
+        expect(new Date(row.at as string).toISOString()).toBe(at);
+      }
+    });
+
+    it("stores each event once when a batch is written twice, or mixes stored and new events", async () => {
+      const first = [event(), event({ user_id: "u'1" })];
+      const refusals = copyRefusals();
+      await insertEvents(h.db, first, log);
+      await insertEvents(h.db, first, log);
+      // PGlite: COPY refused the repeated batch, the INSERT stored what was new (nothing).
+      expect(copyRefusals()).toBe(refusals + (backend === "pglite" ? 1 : 0));
+      const second = [first[1] as InferenceEvent, event({ session_id: "s,2" }), first[0] as InferenceEvent];
+      await insertEvents(h.db, second, log);
+      const ids = [...first, ...second].map((e) => e.request_id);
+      const rows = await stored(ids);
+      expect(rows.map((r) => r.request_id).sort()).toEqual([...new Set(ids)].sort());
+      expect(rows.find((r) => r.request_id === second[1]?.request_id)?.session_id).toBe("s,2");
+    });
+
+    if (backend === "pglite") {
+      it("COPY on the database thread: keys beyond the columns ignored, missing ones NULL; a stored key refuses the whole batch", async () => {
+        const thread = h.pglite as PGliteThread;
+        expect(thread).toBeInstanceOf(PGliteThread);
+        await thread.query(
+          "CREATE TABLE copy_probe (id text PRIMARY KEY, n integer, f double precision, b boolean, t text)",
+        );
+        const cols = ["id", "n", "f", "b", "t"];
+        const rows = [
+          { id: "a", n: 1, f: 2.5e-7, b: true, t: 'x "y", z', extra: "ignored" },
+          { id: "b", t: "" },
+        ];
+        expect(await thread.copyJson("copy_probe", cols, JSON.stringify(rows))).toBe(2);
+        const back = await thread.query("SELECT * FROM copy_probe ORDER BY id");
+        expect(back.rows).toEqual([
+          { id: "a", n: 1, f: 2.5e-7, b: true, t: 'x "y", z' },
+          { id: "b", n: null, f: null, b: null, t: "" },
+        ]);
+        const err = await thread
+          .copyJson("copy_probe", cols, JSON.stringify([{ id: "c" }, { id: "a" }]))
+          .catch((e: unknown) => e);
+        expect(sqlStateOf(err)).toBe("23505");
+        expect((await thread.query("SELECT id FROM copy_probe ORDER BY id")).rows).toEqual([
+          { id: "a" },
+          { id: "b" },
+        ]);
+        expect(await thread.copyJson("copy_probe", cols, "[]")).toBe(0);
+      });
+    }
+  });
+}
