@@ -27,22 +27,12 @@ try {
   require("node:os").setPriority(tid, workerData.nice);
 } catch {}
 const unlisten = new Map();
-// PostgreSQL's CSV: NULL is an empty unquoted field; every string is quoted, its quotes doubled
-// (so "" is the empty string, and commas, newlines and backslashes need nothing more).
-const csvField = (v) =>
-  v === null || v === undefined ? "" : typeof v === "string" ? '"' + v.replaceAll('"', '""') + '"' : String(v);
 const reply = (id, result) => parentPort.postMessage({ id, result });
 parentPort.on("message", async (m) => {
   try {
     if (m.op === "ready") reply(m.id, await db.waitReady.then(() => null));
     else if (m.op === "query") reply(m.id, await db.query(m.sql, m.params, m.options));
-    else if (m.op === "copy") {
-      const rows = JSON.parse(m.json);
-      if (rows.length === 0) return reply(m.id, 0);
-      const csv = rows.map((row) => m.columns.map((c) => csvField(row[c])).join(",")).join("\\n");
-      const sql = "COPY " + m.table + " (" + m.columns.join(", ") + ") FROM '/dev/blob' WITH (FORMAT csv)";
-      reply(m.id, (await db.query(sql, [], { blob: new Blob([csv, "\\n"]) })).affectedRows ?? 0);
-    } else if (m.op === "listen") {
+    else if (m.op === "listen") {
       unlisten.set(m.listenId, await db.listen(m.channel, (payload) => parentPort.postMessage({ notify: m.listenId, payload })));
       reply(m.id, null);
     } else if (m.op === "unlisten") {
@@ -112,17 +102,6 @@ export class PGliteThread {
     options?: unknown,
   ): Promise<QueryResult<T>> {
     return this.call({ op: "query", sql, params, options }) as Promise<QueryResult<T>>;
-  }
-
-  /**
-   * Appends rows to `table` with COPY: `json` is a JSON array of objects whose keys include
-   * `columns` (other keys are ignored, missing ones are NULL). The worker turns it into CSV, so
-   * the calling thread only serializes. About half the CPU of the same rows through INSERT …
-   * SELECT FROM json_populate_recordset on PGlite (docs/benchmarks.md), but all-or-nothing and
-   * without ON CONFLICT: a row whose key is already stored fails the whole statement.
-   */
-  async copyJson(table: string, columns: readonly string[], json: string): Promise<number> {
-    return (await this.call({ op: "copy", table, columns, json })) as number;
   }
 
   /** Calls `onNotify` with each notification's payload; resolves to the unsubscribe function. */

@@ -11,44 +11,10 @@ import { PGliteThread } from "../db/pglite-thread.js";
 import { sqlStateOf } from "../errors.js";
 import type { InferenceEvent } from "./recorder.js";
 
-/** The columns of `inference_events`, in table order: every key of an event but its capture. */
-const EVENT_COLUMNS = [
-  "request_id",
-  "at",
-  "system",
-  "agent",
-  "agent_id",
-  "route",
-  "experiment_id",
-  "arm",
-  "assigned_version",
-  "served_version",
-  "served_model",
-  "upstream",
-  "fallback",
-  "stream",
-  "status",
-  "error_class",
-  "session_id",
-  "user_id",
-  "unit_key",
-  "latency_ms",
-  "upstream_ms",
-  "ttft_ms",
-  "prompt_tokens",
-  "completion_tokens",
-  "cached_tokens",
-  "cost_usd",
-] as const satisfies readonly (keyof InferenceEvent)[];
-// A key added to InferenceEvent without its column here fails to compile.
-type Unlisted = Exclude<keyof InferenceEvent, (typeof EVENT_COLUMNS)[number] | "capture">;
-const _everyColumnListed: Unlisted extends never ? true : Unlisted = true;
-void _everyColumnListed;
-
 export async function insertEvents(db: Knex, events: InferenceEvent[], log: Logger): Promise<void> {
   if (events.length === 0) return;
   if (!events.some((e) => e.capture !== undefined)) {
-    await insertEventRows(db, events, log);
+    await insertEventRows(db, events);
     return;
   }
   // Events and their captures in one transaction: a capture never exists without its event.
@@ -58,7 +24,7 @@ export async function insertEvents(db: Knex, events: InferenceEvent[], log: Logg
   );
   try {
     await db.transaction(async (trx) => {
-      await insertEventRows(trx, rows, log);
+      await insertEventRows(trx, rows);
       await trx("captures").insert(captures).onConflict("request_id").ignore();
     });
   } catch (err) {
@@ -66,7 +32,7 @@ export async function insertEvents(db: Knex, events: InferenceEvent[], log: Logg
     // events back forever: they are written without their captures.
     if (!sqlStateOf(err)?.startsWith("22")) throw err;
     log.error({ err: String(err), captures: captures.length }, "captures refused by the database; dropped");
-    await insertEventRows(db, rows, log);
+    await insertEventRows(db, rows);
   }
 }
 
@@ -76,17 +42,10 @@ export async function insertEvents(db: Knex, events: InferenceEvent[], log: Logg
  * more CPU and allocation in the gateway (building the SQL) than the insert itself (see
  * docs/benchmarks.md). Keys the JSON lacks become NULL; a `capture` key is ignored.
  *
- * On the embedded PGlite, whose database work is this process's CPU, a batch goes in by COPY
- * first: about half the cost per row of the INSERT (`npm run bench:events`). COPY has no ON
- * CONFLICT, so a batch it refuses — an event already stored, which only a replay can meet, or a
- * value it cannot take — is written again by the INSERT, which skips what is stored and reports
- * the rest as before.
+ * (COPY from a CSV Blob was tried on PGlite: half this INSERT's CPU per row in a quiet
+ * micro-benchmark, yet ~30% more of the gateway's CPU per call in a same-run `npm run bench` A/B.)
  */
-async function insertEventRows(
-  q: Knex | Knex.Transaction,
-  rows: InferenceEvent[],
-  log: Logger,
-): Promise<void> {
+async function insertEventRows(q: Knex | Knex.Transaction, rows: InferenceEvent[]): Promise<void> {
   const json = JSON.stringify(rows);
   // Inside a transaction (captures) the statement must run on its connection, through knex.
   if (q.isTransaction) {
@@ -94,17 +53,8 @@ async function insertEventRows(
     return;
   }
   await withConnection(q, async (conn) => {
-    if (!(conn instanceof PGliteThread)) {
-      await conn.query({ name: "agentgate_insert_events", text: INSERT_EVENTS, values: [json] });
-      return;
-    }
-    try {
-      await conn.copyJson("inference_events", EVENT_COLUMNS, json);
-      return;
-    } catch (err) {
-      log.debug({ err: String(err), events: rows.length }, "event batch refused by COPY; inserting it");
-    }
-    await conn.query(INSERT_EVENTS, [json]);
+    if (conn instanceof PGliteThread) await conn.query(INSERT_EVENTS, [json]);
+    else await conn.query({ name: "agentgate_insert_events", text: INSERT_EVENTS, values: [json] });
   });
 }
 
