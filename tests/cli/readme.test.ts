@@ -107,8 +107,8 @@ describe("the README quickstart", () => {
 
   it("runs every command of it against a real server, in order", { timeout: 180_000 }, async () => {
     const blocks = quickstartBlocks();
-    expect(blocks.map((b) => b.lang)).toEqual(["sh", "python", "sh"]);
-    const [setup, agentCall, decide] = blocks as [Block, Block, Block];
+    expect(blocks.map((b) => b.lang)).toEqual(["sh", "sh", "python", "sh"]);
+    const [setup, experiment, agentCall, decide] = blocks as [Block, Block, Block, Block];
 
     // 1. Start the server with a fresh admin token, register the system, versions and a proxy key.
     expect(setup.code).toContain("npm start &");
@@ -126,7 +126,15 @@ echo "HANDOVER_TOKEN=$AGENTGATE_TOKEN"`;
     const proxyKey = /\b(agk_[A-Za-z0-9_-]{20,})\b/.exec(first.stdout)?.[1];
     expect(proxyKey, first.stdout).toBeDefined();
 
-    // 2. The agents' call, as the Python snippet makes it.
+    const admin = { ...env, AGENTGATE_TOKEN: adminToken as string };
+
+    // 2. The experiment: the fine-tune (v2) against base+optimized (v1), started.
+    const started = await bash(experiment.code, admin);
+    expect(started.stderr).toBe("");
+    expect(started.code).toBe(0);
+    expect(started.stdout).toContain("Created experiment 1 'ft-vs-base'");
+
+    // 3. The agents' call, as the Python snippet makes it: the run lands in one arm.
     expect(agentCall.code).toContain('model="agent:support/coordinator"');
     expect(agentCall.code).toContain('"X-Session-Id": run_id');
     const runId = "run-readme-1";
@@ -140,22 +148,36 @@ echo "HANDOVER_TOKEN=$AGENTGATE_TOKEN"`;
         { headers: { "X-Session-Id": runId } },
       )
       .withResponse();
-    expect(answer.response.headers.get("x-agentgate-version")).toBe("1");
-    // The version's system prompt reached the provider, with the model the version names.
+    const h = answer.response.headers;
+    expect(h.get("x-agentgate-route")).toBe("experiment");
+    expect(h.get("x-agentgate-experiment")).toBe("1");
+    const arm = h.get("x-agentgate-arm");
+    expect(["control", "finetuned"]).toContain(arm);
+    // The arm's version reached the provider: v1 with its system prompt, or v2's fine-tuned model.
     const sent = fake.requests.at(-1)?.body as {
       model: string;
       messages: { role: string; content: string }[];
     };
-    expect(sent.model).toBe("gpt-4o-mini");
-    expect(sent.messages[0]).toEqual({ role: "system", content: "You are the support coordinator..." });
+    if (arm === "control") {
+      expect(h.get("x-agentgate-version")).toBe("1");
+      expect(sent.model).toBe("gpt-4o-mini");
+      expect(sent.messages[0]).toEqual({ role: "system", content: "You are the support coordinator..." });
+    } else {
+      expect(h.get("x-agentgate-version")).toBe("2");
+      expect(sent.model).toBe("ft:gpt-4o-mini:acme::abc123");
+      expect(sent.messages[0]).toEqual({ role: "user", content: "My order never arrived" });
+    }
 
-    // 3. Experiment, feedback for the run, report, promotion, rollback.
-    const second = await bash(decide.code, { ...env, AGENTGATE_TOKEN: adminToken as string, RUN_ID: runId });
+    // 4. Feedback for the run, report (the run counted in its arm), promotion, rollback.
+    const second = await bash(decide.code, { ...admin, RUN_ID: runId });
     expect(second.stderr).toBe("");
     expect(second.code).toBe(0);
-    expect(second.stdout).toContain("Created experiment 1 'ft-vs-base'");
     expect(second.stdout).toContain("Feedback 1: resolved = 1 for session run-readme-1.");
-    expect(second.stdout).toMatch(/^finetuned\s+50%/m);
+    // The report counts the run, its call and its outcome in the arm it was assigned.
+    const other = arm === "control" ? "finetuned" : "control";
+    expect(second.stdout).toMatch(new RegExp(`^${arm}\\s+50%\\s+1\\s+1\\s`, "m"));
+    expect(second.stdout).toMatch(new RegExp(`^${other}\\s+50%\\s+0\\s+0\\s`, "m"));
+    expect(second.stdout).toMatch(new RegExp(`^resolved \\(higher\\)\\s+${arm}\\s+1\\s+1 \\[`, "m"));
     expect(second.stdout).toContain("champion coordinator 1 -> 2");
     expect(second.stdout).toContain("support/coordinator: champion 2 -> 1");
   });
