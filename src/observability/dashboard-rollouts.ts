@@ -1,6 +1,6 @@
 /**
  * The registry and rollouts dashboard: where traffic goes (pins, champions, experiments,
- * fallbacks), routing reloads, the event pipeline, MLflow syncs and the replicas.
+ * fallbacks), routing reloads, the event pipeline, MLflow syncs, fine-tune jobs and the replicas.
  */
 import type { MetricDescription } from "../metrics.js";
 import type { DashboardSpec } from "./grafana.js";
@@ -132,7 +132,7 @@ export function rolloutDashboard(catalog: MetricDescription[]): DashboardSpec {
         ],
       },
       {
-        row: "MLflow",
+        row: "MLflow and fine-tunes",
         panels: [
           ts(
             "MLflow syncs by outcome",
@@ -144,7 +144,19 @@ export function rolloutDashboard(catalog: MetricDescription[]): DashboardSpec {
                 legend: "{{outcome}}",
               },
             ],
-            24,
+            12,
+          ),
+          ts(
+            "Fine-tune jobs ended by status",
+            "Fine-tune jobs that reached an end, counted once by the replica that recorded it: succeeded jobs registered one fine_tuned version per agent; failed and cancelled ones keep the trainer's error (`agentgate finetune status <job>`).",
+            "short",
+            [
+              {
+                expr: `sum by (status) (increase(${sel("fine_tunes_ended_total")}[${W}]))`,
+                legend: "{{status}}",
+              },
+            ],
+            12,
           ),
         ],
       },
