@@ -17,7 +17,7 @@ import { migrateLatest } from "../src/db/migrate.js";
 import { EventRecorder, type InferenceEvent } from "../src/events/recorder.js";
 import { createLogger } from "../src/logger.js";
 import { createMetrics } from "../src/metrics.js";
-import { createBenchDatabase, pgReachable } from "./postgres.js";
+import { createBenchDatabase, postgresOrSkip } from "./postgres.js";
 
 const SIZES = [1, 5, 25, 100, 500];
 const ROWS = Number(process.env.BENCH_EVENT_ROWS ?? 10_000);
@@ -118,12 +118,7 @@ function print(title: string, rows: Row[]): void {
 async function main(): Promise<void> {
   console.log(`agentgate event-batch bench — Node ${process.version}, up to ${ROWS} events per batch size`);
   print("PGlite (embedded, its own thread):", await measure("pglite", undefined, async () => 0));
-  const unreachable = await pgReachable();
-  if (unreachable) {
-    if (process.env.CI) throw new Error(`PostgreSQL unreachable: ${unreachable}`);
-    console.log(`\nPostgreSQL skipped: ${unreachable}`);
-    return;
-  }
+  if (!(await postgresOrSkip())) return;
   const db = await createBenchDatabase();
   try {
     const sum = async () => [...(await db.backendCpuUs()).values()].reduce((a, b) => a + b, 0);

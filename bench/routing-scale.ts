@@ -15,7 +15,7 @@ import { openDb } from "../src/db/knex.js";
 import { migrateLatest } from "../src/db/migrate.js";
 import { resolveRoute } from "../src/gateway/resolve.js";
 import { buildRoutingTable } from "../src/gateway/routing-table.js";
-import { createBenchDatabase, pgReachable } from "./postgres.js";
+import { createBenchDatabase, postgresOrSkip } from "./postgres.js";
 
 const SYSTEMS = 100;
 const AGENTS_PER_SYSTEM = 100;
@@ -135,11 +135,7 @@ async function main(): Promise<void> {
   console.log(
     "| ------- | -----: | --------------: | -------------------------------------: | ------------: | --------: |",
   );
-  const unreachable = await pgReachable();
-  if (unreachable) {
-    if (process.env.CI) throw new Error(`PostgreSQL unreachable: ${unreachable}`);
-    console.log(`(PostgreSQL skipped: ${unreachable})`);
-  } else {
+  if (await postgresOrSkip()) {
     const db = await createBenchDatabase();
     try {
       print(await measure("postgres", db.url));
