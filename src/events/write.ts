@@ -43,7 +43,7 @@ export async function insertEvents(db: Knex, events: InferenceEvent[], log: Logg
  * docs/benchmarks.md). Keys the JSON lacks become NULL; a `capture` key is ignored.
  *
  * (COPY from a CSV Blob was tried on PGlite: half this INSERT's CPU per row in a quiet
- * micro-benchmark, yet ~30% more of the gateway's CPU per call in a same-run `npm run bench` A/B.)
+ * micro-benchmark, no measurable gain inside the loaded gateway; docs/benchmarks.md.)
  */
 async function insertEventRows(q: Knex | Knex.Transaction, rows: InferenceEvent[]): Promise<void> {
   const json = JSON.stringify(rows);
