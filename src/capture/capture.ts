@@ -14,6 +14,8 @@
  * conversation "as served"; storing the client's messages keeps both choices open (see
  * `src/datasets/build.ts`).
  */
+
+import { storable } from "../db/storable.js";
 import { type CapturePolicy, type PathStep, REDACTED } from "./policy.js";
 
 /** The assistant's answer as the proxy saw it: the JSON answer's message, or a stream's deltas. */
@@ -143,18 +145,10 @@ class Copier {
   }
 
   private text(s: string): string {
-    if (s.length <= this.maxString) return clean(s);
+    if (s.length <= this.maxString) return storable(s);
     this.cut = true;
-    return clean(s.slice(0, this.maxString));
+    return storable(s.slice(0, this.maxString));
   }
-}
-
-/** What PostgreSQL's jsonb refuses: NUL characters and unpaired surrogates (→ U+FFFD). */
-export function clean(s: string): string {
-  let out = s;
-  if (out.includes("\u0000")) out = out.replaceAll("\u0000", "\uFFFD");
-  if (/\p{Cs}/u.test(out)) out = out.replace(/\p{Cs}/gu, "\uFFFD");
-  return out;
 }
 
 type Container = Record<string | number, unknown>;
@@ -262,7 +256,7 @@ function shrinkStrings(root: Doc, ratio: number): void {
     const v = container[key];
     if (typeof v === "string") {
       if (typeof key === "string" && ENUM_KEYS.has(key)) return;
-      if (v.length > 16) container[key] = clean(v.slice(0, Math.floor(v.length * ratio)));
+      if (v.length > 16) container[key] = storable(v.slice(0, Math.floor(v.length * ratio)));
     } else if (Array.isArray(v)) {
       for (let i = 0; i < v.length; i++) walk(v as never, i);
     } else if (isObject(v)) {

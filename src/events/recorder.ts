@@ -5,8 +5,11 @@
  * batches into the database (`ON CONFLICT (request_id) DO NOTHING`, so a batch written twice is
  * harmless). When a batch cannot be written, it is appended to a spool file in the data
  * directory and the writer sends everything to disk for a short while; a replay loop moves the
- * spool back into the database once it answers again. Shutdown drains the queue. The only way an
- * event is lost is the disk itself failing, which `events_dropped_total` counts.
+ * spool back into the database once it answers again. Shutdown drains the queue. A batch the
+ * database refuses as data (one value it cannot store) is not a database outage: it is written
+ * event by event instead (src/events/write.ts), so it can hold back neither its batch nor the
+ * spool. An event is lost only if the disk itself fails, or if the database refuses it even with
+ * its text made storable; `events_dropped_total` counts both.
  */
 import { appendFileSync, mkdirSync } from "node:fs";
 import { appendFile, readdir, readFile, rename, unlink } from "node:fs/promises";
@@ -154,8 +157,7 @@ export class EventRecorder {
       this.metrics.eventsQueueDepth.set(this.queue.length);
       if (Date.now() >= this.dbDownUntil) {
         try {
-          await insertEvents(this.db, batch, this.log);
-          this.metrics.eventsWrittenTotal.inc(batch.length);
+          this.countWritten(batch.length, await insertEvents(this.db, batch, this.log));
           continue;
         } catch (err) {
           this.dbDownUntil = Date.now() + this.retryAfterMs;
@@ -184,6 +186,12 @@ export class EventRecorder {
       this.log.error({ err: String(err) }, "event spool write failed; event lost");
       this.metrics.eventsDroppedTotal.inc(batch.length);
     }
+  }
+
+  /** Of `n` events sent, all were written but `refused` (left out as data the database refused). */
+  private countWritten(n: number, refused: number): void {
+    this.metrics.eventsWrittenTotal.inc(n - refused);
+    if (refused > 0) this.metrics.eventsDroppedTotal.inc(refused);
   }
 
   private countSpooled(n: number): void {
@@ -236,9 +244,10 @@ export class EventRecorder {
             return [];
           }
         });
+      let refused = 0;
       try {
         for (let i = 0; i < events.length; i += this.batchSize) {
-          await insertEvents(this.db, events.slice(i, i + this.batchSize), this.log);
+          refused += await insertEvents(this.db, events.slice(i, i + this.batchSize), this.log);
         }
       } catch (err) {
         this.dbDownUntil = Date.now() + this.retryAfterMs;
@@ -246,7 +255,7 @@ export class EventRecorder {
         return;
       }
       await unlink(file);
-      this.metrics.eventsWrittenTotal.inc(events.length);
+      this.countWritten(events.length, refused);
       this.spoolPending = Math.max(0, this.spoolPending - events.length);
       this.metrics.eventsSpoolPending.set(this.spoolPending);
       this.log.info({ events: events.length }, "replayed spooled events into the database");

@@ -8,11 +8,61 @@ import type { Logger } from "pino";
 import type { CaptureRecord } from "../capture/capture.js";
 import { withConnection } from "../db/knex.js";
 import { PGliteThread } from "../db/pglite-thread.js";
+import { storable } from "../db/storable.js";
 import { sqlStateOf } from "../errors.js";
 import type { InferenceEvent } from "./recorder.js";
 
-export async function insertEvents(db: Knex, events: InferenceEvent[], log: Logger): Promise<void> {
-  if (events.length === 0) return;
+/**
+ * Writes a batch; resolves to the number of events the database refused as data and that were
+ * left out (counted as dropped by the recorder; 0 unless something unforeseen got through).
+ * Any other failure rejects, and the recorder spools the whole batch.
+ */
+export async function insertEvents(db: Knex, events: InferenceEvent[], log: Logger): Promise<number> {
+  if (events.length === 0) return 0;
+  try {
+    await insertBatch(db, events, log);
+    return 0;
+  } catch (err) {
+    if (!isDataError(err)) throw err;
+    log.warn(
+      { err: String(err), events: events.length },
+      "event batch refused as data; writing it event by event",
+    );
+  }
+  // One value the database cannot take must not hold back its whole batch, nor the spool behind
+  // it: each event is written on its own, a refused one again with its text made storable, and
+  // only one refused even then is left out.
+  let refused = 0;
+  for (const event of events) {
+    try {
+      await insertBatch(db, [event], log);
+    } catch (err) {
+      if (!isDataError(err)) throw err;
+      try {
+        await insertBatch(db, [storableEvent(event)], log);
+      } catch (again) {
+        if (!isDataError(again)) throw again;
+        refused++;
+        log.error(
+          { err: String(again), requestId: event.request_id },
+          "event refused by the database; dropped",
+        );
+      }
+    }
+  }
+  return refused;
+}
+
+/** SQLSTATE class 22, data exception: the values, not the database, are the problem. */
+const isDataError = (err: unknown) => sqlStateOf(err)?.startsWith("22") === true;
+
+function storableEvent(e: InferenceEvent): InferenceEvent {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(e)) out[k] = typeof v === "string" ? storable(v) : v;
+  return out as InferenceEvent;
+}
+
+async function insertBatch(db: Knex, events: InferenceEvent[], log: Logger): Promise<void> {
   if (!events.some((e) => e.capture !== undefined)) {
     await insertEventRows(db, events);
     return;
@@ -28,9 +78,9 @@ export async function insertEvents(db: Knex, events: InferenceEvent[], log: Logg
       await trx("captures").insert(captures).onConflict("request_id").ignore();
     });
   } catch (err) {
-    // A capture the database refuses as data (SQLSTATE class 22) must not hold its batch's
-    // events back forever: they are written without their captures.
-    if (!sqlStateOf(err)?.startsWith("22")) throw err;
+    // A capture the database refuses as data must not hold its batch's events back forever:
+    // they are written without their captures.
+    if (!isDataError(err)) throw err;
     log.error({ err: String(err), captures: captures.length }, "captures refused by the database; dropped");
     await insertEventRows(db, rows);
   }

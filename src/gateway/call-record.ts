@@ -6,6 +6,7 @@
 import type { ServerResponse } from "node:http";
 import { buildCapture, type RawAnswer } from "../capture/capture.js";
 import type { CapturePolicy } from "../capture/policy.js";
+import { storable } from "../db/storable.js";
 import type { InferenceEvent } from "../events/recorder.js";
 import type { Metrics } from "../metrics.js";
 import type { JsonSummary } from "./json-usage.js";
@@ -196,8 +197,9 @@ export class CallRecord {
     const event: InferenceEvent = {
       request_id: this.requestId,
       at: this.at,
-      system: this.system,
-      agent: this.agent,
+      // What the client named (an agent not found included) and its session and user ids.
+      system: storable(this.system),
+      agent: storable(this.agent),
       agent_id: r?.agent.id ?? null,
       route: r ? (this.fallback ? "fallback" : r.route) : null,
       experiment_id: r?.experiment?.id ?? null,
@@ -210,9 +212,9 @@ export class CallRecord {
       stream: this.stream,
       status,
       error_class: this.errorClass,
-      session_id: this.session,
-      user_id: this.user,
-      unit_key: r?.experiment?.unitKey ?? null,
+      session_id: nullableStorable(this.session),
+      user_id: nullableStorable(this.user),
+      unit_key: nullableStorable(r?.experiment?.unitKey ?? null),
       latency_ms: latencyMs,
       upstream_ms: this.upstreamMs,
       ttft_ms: this.ttftMs,
@@ -251,3 +253,5 @@ export class CallRecord {
     };
   }
 }
+
+const nullableStorable = (s: string | null) => (s === null ? null : storable(s));

@@ -7,6 +7,7 @@
 import type { Request, RequestHandler, Response, Router } from "express";
 import type { ZodType, z } from "zod";
 import type { Actor, Scope } from "../auth/scopes.js";
+import { isStorable } from "../db/storable.js";
 import { AppError } from "../errors.js";
 
 export type Method = "get" | "post" | "put" | "patch" | "delete";
@@ -51,8 +52,7 @@ export function describeZodError(err: z.ZodError, where: "body" | "query" | "pat
 
 /** Deeper than any real payload; PostgreSQL's jsonb parser fails on deep nesting (stack depth). */
 const MAX_DEPTH = 32;
-// NUL and unpaired surrogates: valid in JSON and in JS strings, refused by PostgreSQL text and jsonb.
-const unstorable = (s: string) => s.includes("\u0000") || /\p{Cs}/u.test(s);
+const unstorable = (s: string) => !isStorable(s);
 
 /**
  * Finds what the schemas accept but the database would refuse (which would surface as a 500) or

@@ -4,12 +4,16 @@
  * written twice, or mixing stored and new events, stores each event once.
  */
 import { randomUUID } from "node:crypto";
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DbHandle, openDb } from "../../src/db/knex.js";
 import { migrateLatest } from "../../src/db/migrate.js";
-import type { InferenceEvent } from "../../src/events/recorder.js";
+import { EventRecorder, type InferenceEvent } from "../../src/events/recorder.js";
 import { insertEvents } from "../../src/events/write.js";
 import { createLogger } from "../../src/logger.js";
+import { createMetrics } from "../../src/metrics.js";
 import { backends, createPgDatabase, type TestDatabase } from "../helpers/databases.js";
 
 const log = createLogger("silent");
@@ -105,6 +109,44 @@ for (const backend of backends()) {
         const { at, ...rest } = e;
         expect(row).toMatchObject(rest);
         expect(new Date(row.at as string).toISOString()).toBe(at);
+      }
+    });
+
+    it("writes a batch the database refuses as data event by event: storable text fixed, a refused value left out alone and counted", async () => {
+      const good = [event(), event({ user_id: "ok" })];
+      const nul = event({ user_id: "a\u0000b", session_id: "s\ud800" });
+      // An integer out of range: nothing to clean, the database refuses it whatever is tried.
+      const outOfRange = event({ status: 1e12 });
+      const batch = [good[0] as InferenceEvent, nul, outOfRange, good[1] as InferenceEvent];
+      expect(await insertEvents(h.db, batch, log)).toBe(1);
+      const byId = new Map((await stored(batch.map((e) => e.request_id))).map((r) => [r.request_id, r]));
+      expect([...byId.keys()].sort()).toEqual([good[0], nul, good[1]].map((e) => e?.request_id).sort());
+      expect(byId.get(nul.request_id)).toMatchObject({ user_id: "a\uFFFDb", session_id: "s\uFFFD" });
+      expect(byId.get(good[1]?.request_id)?.user_id).toBe("ok");
+      // A batch the database takes is not touched.
+      expect(await insertEvents(h.db, [event({ user_id: "x\\y" })], log)).toBe(0);
+    });
+
+    it("replays a spool file holding an event the database refuses as data, instead of retrying it forever", async () => {
+      const spoolDir = mkdtempSync(path.join(os.tmpdir(), "agentgate-spool-"));
+      try {
+        const events = [event(), event({ user_id: "nul\u0000here" }), event({ cached_tokens: 2 ** 40 })];
+        writeFileSync(
+          path.join(spoolDir, "events-1-1.jsonl"),
+          `${events.map((e) => JSON.stringify(e)).join("\n")}\n`,
+        );
+        const metrics = createMetrics();
+        const recorder = new EventRecorder(h.db, { spoolDir }, metrics, log);
+        await recorder.replay();
+        expect(readdirSync(spoolDir)).toEqual([]);
+        const rows = await stored(events.map((e) => e.request_id));
+        expect(rows.map((r) => r.user_id).sort()).toEqual([null, "nul\uFFFDhere"].sort());
+        const counter = async (name: string) =>
+          (await metrics.registry.getSingleMetric(name)?.get())?.values[0]?.value ?? 0;
+        expect(await counter("agentgate_events_written_total")).toBe(2);
+        expect(await counter("agentgate_events_dropped_total")).toBe(1);
+      } finally {
+        rmSync(spoolDir, { recursive: true, force: true });
       }
     });
 
