@@ -67,6 +67,8 @@ describe("dashboards and alert rules against a real Prometheus", () => {
       AGENTGATE_GUARDRAIL_INTERVAL_MS: "100",
       // Nothing listens there: the MLflow panel shows syncs that stopped.
       MLFLOW_TRACKING_URI: `http://127.0.0.1:${await freePort()}/`,
+      // The fine-tuning endpoint trains on this upstream (traffic.ts registers it).
+      AGENTGATE_FINETUNE_TRAINER: "trainer",
       AGENTGATE_LOG_LEVEL: "silent",
     });
     prom = await startPrometheus([new URL(g.url).host], [RULES]);

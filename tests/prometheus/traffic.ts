@@ -8,11 +8,15 @@
  *   reviewer  experiment "reviewer-bad" whose challenger always fails upstream, with an error_rate
  *             guardrail: the guardian rolls it back automatically;
  *   ghost     an unknown agent (404, route none);
- *   MLflow    two syncs against an MLflow that is not there (outcome error).
+ *   MLflow    two syncs against an MLflow that is not there (outcome error);
+ *   fine-tune a job launched through the OpenAI-compatible endpoint on a fake trainer, cancelled
+ *             (the gateway needs AGENTGATE_FINETUNE_TRAINER=trainer).
  * Each phase is split by `scraped()` (Prometheus has scraped since): a series appears at its first
  * increment, and a rate needs the scrape of a later increment, as steady traffic would give.
  */
+import { toFile } from "openai";
 import { expect } from "vitest";
+import { startFakeTrainer } from "../fakes/fake-trainer.js";
 import { eventsFlushed, type Gateway, routingSettled } from "../helpers/dataplane.js";
 
 export const SYSTEM = "shop";
@@ -187,6 +191,37 @@ export async function generateTraffic(g: Gateway, scraped: () => Promise<void>):
   await g.admin("POST", "/mlflow/sync", {}, 502);
   await scraped();
   await g.admin("POST", "/mlflow/sync", {}, 502);
+
+  // A fine-tune, as DSPy launches one, that reaches an end (cancelled).
+  const trainer = await startFakeTrainer({ stepsPerRetrieve: 0 });
+  try {
+    await g.admin("POST", "/upstreams", { name: "trainer", base_url: trainer.url });
+    const writer = g.client(
+      (await g.admin<{ token: string }>("POST", "/tokens", { name: "trainer-bot", scopes: ["write"] })).token,
+    );
+    const example = (i: number) =>
+      JSON.stringify({
+        messages: [
+          { role: "user", content: `What is ${i} + ${i}?` },
+          { role: "assistant", content: String(2 * i) },
+        ],
+      });
+    const file = await writer.files.create({
+      file: await toFile(
+        Buffer.from(Array.from({ length: 10 }, (_, i) => example(i)).join("\n")),
+        "train.jsonl",
+      ),
+      purpose: "fine-tune",
+    });
+    const job = await writer.fineTuning.jobs.create({
+      model: "gpt-4.1-mini",
+      training_file: file.id,
+      suffix: `${SYSTEM}.planner`,
+    });
+    expect((await writer.fineTuning.jobs.cancel(job.id)).status).toBe("cancelled");
+  } finally {
+    await trainer.close();
+  }
 
   // reviewer: a challenger that always fails upstream, stopped by its guardrail.
   const rollbackExperiment = "reviewer-bad";
