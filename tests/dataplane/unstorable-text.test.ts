@@ -3,7 +3,7 @@
  * the `user` field or in the agent named in `model` — is valid JSON, so the call is proxied as
  * sent; its event stores the text with U+FFFD in place of what the database refuses. Before, one
  * such call failed its whole event batch, which went to the spool and failed again on every
- * replay, holding every later event back.
+ * replay, sending most later events to the spool behind it.
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backends } from "../helpers/databases.js";
