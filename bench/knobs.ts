@@ -25,6 +25,10 @@ export const KNOBS = {
   ],
   BENCH_EVENT_FLUSH_MS: ["", "the gateways' AGENTGATE_EVENT_FLUSH_MS (default: the storage's own)"],
   BENCH_DIAG: ["", "1: add target gateway-noev (PGlite, every event discarded) to show what recording costs"],
+  BENCH_AB: [
+    "",
+    "add target gateway-ab (PGlite) started with these settings, e.g. AGENTGATE_EVENT_FLUSH_MS=250 (comma-separated): a same-run A/B against target gateway",
+  ],
   BENCH_JSON: ["", "write every raw result to this JSON file"],
 } as const;
 export type Knob = keyof typeof KNOBS;
@@ -47,6 +51,21 @@ for (const arg of process.argv.slice(2)) {
   process.env[key] = m[2] ?? "1";
 }
 export const knob = (k: Knob): string => process.env[k] ?? KNOBS[k][0];
+
+/** `AGENTGATE_X=1,AGENTGATE_Y=2` → the settings; null when empty. Only the gateway's own settings. */
+function abSettings(text: string): Record<string, string> | null {
+  if (!text) return null;
+  const out: Record<string, string> = {};
+  for (const pair of text.split(",")) {
+    const m = /^\s*(AGENTGATE_[A-Z0-9_]+)=(.*)$/.exec(pair);
+    if (!m) {
+      console.error(`BENCH_AB: '${pair}' is not AGENTGATE_<SETTING>=<value>`);
+      process.exit(2);
+    }
+    out[m[1] as string] = (m[2] as string).trim();
+  }
+  return out;
+}
 const num = (k: Knob): number => {
   const v = Number(knob(k));
   if (!Number.isFinite(v) || v <= 0) {
@@ -74,6 +93,7 @@ export const opt = {
   heapProfile: knob("BENCH_PROFILE") === "heap",
   json: knob("BENCH_JSON"),
   diag: knob("BENCH_DIAG") === "1",
+  ab: abSettings(knob("BENCH_AB")),
   eventFlushMs: knob("BENCH_EVENT_FLUSH_MS"),
   quiet: Number(knob("BENCH_QUIET")) || 0,
 };

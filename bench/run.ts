@@ -167,6 +167,7 @@ async function main(): Promise<void> {
     targets.push(await startGateway("gateway-pg", upstream.url, db));
   }
   if (opt.diag) targets.push(await startGateway("gateway-noev", upstream.url, null, true));
+  if (opt.ab) targets.push(await startGateway("gateway-ab", upstream.url, null, false, opt.ab));
   for (const t of targets) await check(t);
   const pools = new Map(
     targets.map((t) => [t.name, loadPool(t.url, Math.max(opt.connections, opt.streamConnections))]),

@@ -96,6 +96,8 @@ export async function startGateway(
   upstreamUrl: string,
   db: BenchDatabase | null,
   discardEvents = false,
+  /** Settings on top of the bench's own (BENCH_AB). */
+  settings: Record<string, string> = {},
 ): Promise<Target> {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env))
@@ -116,6 +118,7 @@ export async function startGateway(
     ...(db ? { DATABASE_URL: db.url } : {}),
     ...(discardEvents ? { BENCH_DISCARD_EVENTS: "1" } : {}),
     ...(opt.eventFlushMs ? { AGENTGATE_EVENT_FLUSH_MS: opt.eventFlushMs } : {}),
+    ...settings,
   });
   const proc = await Proc.start(name, ["gateway"], { env });
   procs.push(proc);
