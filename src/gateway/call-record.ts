@@ -197,7 +197,9 @@ export class CallRecord {
     const event: InferenceEvent = {
       request_id: this.requestId,
       at: this.at,
-      // What the client named (an agent not found included) and its session and user ids.
+      // Text the client chose (the agent it named, found or not; its session and user ids), made
+      // storable here so that no client can turn every batch into the writer's event-by-event
+      // fallback (src/events/write.ts), which stays for what nobody foresaw.
       system: storable(this.system),
       agent: storable(this.agent),
       agent_id: r?.agent.id ?? null,

@@ -52,7 +52,6 @@ export function describeZodError(err: z.ZodError, where: "body" | "query" | "pat
 
 /** Deeper than any real payload; PostgreSQL's jsonb parser fails on deep nesting (stack depth). */
 const MAX_DEPTH = 32;
-const unstorable = (s: string) => !isStorable(s);
 
 /**
  * Finds what the schemas accept but the database would refuse (which would surface as a 500) or
@@ -65,7 +64,7 @@ function findUnstorable(value: unknown): { path: string[]; message: string } | n
   for (let item = stack.pop(); item; item = stack.pop()) {
     const [v, path] = item;
     if (typeof v === "string") {
-      if (unstorable(v)) return { path, message: "must not contain NUL or unpaired surrogate characters" };
+      if (!isStorable(v)) return { path, message: "must not contain NUL or unpaired surrogate characters" };
     } else if (typeof v === "number") {
       // JSON.parse turns 1e400 into Infinity, which JSON.stringify would store as null.
       if (!Number.isFinite(v)) return { path, message: "must be a finite number" };
@@ -73,7 +72,7 @@ function findUnstorable(value: unknown): { path: string[]; message: string } | n
       if (path.length >= MAX_DEPTH)
         return { path, message: `must not be nested more than ${MAX_DEPTH} levels deep` };
       for (const [k, child] of Object.entries(v)) {
-        if (unstorable(k))
+        if (!isStorable(k))
           return { path, message: "keys must not contain NUL or unpaired surrogate characters" };
         stack.push([child, [...path, k]]);
       }

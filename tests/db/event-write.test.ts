@@ -75,7 +75,7 @@ for (const backend of backends()) {
     let pgDb: TestDatabase | undefined;
     beforeAll(async () => {
       if (backend === "postgres") pgDb = await createPgDatabase();
-      h = openDb({ databaseUrl: pgDb?.url, dataDir: "", inMemory: true });
+      h = openDb({ databaseUrl: pgDb?.url, dataDir: "", inMemory: !pgDb });
       await migrateLatest(h.db);
     });
     afterAll(async () => {
