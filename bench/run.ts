@@ -16,6 +16,7 @@
 import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { SERVER_NODE_FLAGS } from "../src/node-flags.js";
 import { KNOBS, type Knob, knob, opt } from "./knobs.js";
 import { type ClosedResult, closedLoop, loadPool, type OpenResult, openLoop } from "./load.js";
 import { createBenchDatabase, pgAdminUrl, pgReachable } from "./postgres.js";
@@ -154,7 +155,9 @@ async function main(): Promise<void> {
   console.log(`children compiled with tsc in ${((Date.now() - built) / 1000).toFixed(1)} s`);
   upstream = await Proc.start("upstream", ["upstream"]);
   procs.push(upstream);
-  const bare = await Proc.start("bare", ["bare", upstream.url]);
+  // The bare proxy runs with the gateway's Node flags too: the comparison is of the code, not of
+  // the garbage collector's settings.
+  const bare = await Proc.start("bare", ["bare", upstream.url], { execArgv: [...SERVER_NODE_FLAGS] });
   procs.push(bare);
   const targets: Target[] = [
     { name: "direct", url: upstream.url, proc: null, db: null, gateway: false },

@@ -6,6 +6,7 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { SERVER_NODE_FLAGS } from "../src/node-flags.js";
 import { opt } from "./knobs.js";
 import type { Request } from "./load.js";
 import type { BenchDatabase } from "./postgres.js";
@@ -120,7 +121,10 @@ export async function startGateway(
     ...(opt.eventFlushMs ? { AGENTGATE_EVENT_FLUSH_MS: opt.eventFlushMs } : {}),
     ...settings,
   });
-  const proc = await Proc.start(name, ["gateway"], { env });
+  // Started as `agentgate serve` starts, with the server's Node flags, unless BENCH_AB sets
+  // NODE_OPTIONS to compare others (command-line flags would override it).
+  const execArgv = settings.NODE_OPTIONS === undefined ? [...SERVER_NODE_FLAGS] : [];
+  const proc = await Proc.start(name, ["gateway"], { env, execArgv });
   procs.push(proc);
   await api(proc.url, "POST", "/api/v1/upstreams", { name: "bench-upstream", base_url: `${upstreamUrl}/v1` });
   await api(proc.url, "POST", "/api/v1/systems", { name: "bench", topology: "hierarchical" });

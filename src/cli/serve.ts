@@ -4,6 +4,7 @@
  * verbs start fast.
  */
 import { type Config, ConfigError, loadConfig } from "../config.js";
+import { missingNodeFlags } from "../node-flags.js";
 import { CliError, describeError, EXIT_FAILURE, usageError } from "./errors.js";
 import { print, printJson } from "./output.js";
 
@@ -65,11 +66,20 @@ export async function serve(opts: ServeOptions): Promise<void> {
   process.on("SIGTERM", stop);
   process.on("SIGINT", stop);
 
+  let gw: Awaited<typeof starting>;
   try {
-    await starting;
+    gw = await starting;
   } catch (err) {
     if (err instanceof ConfigError) throw usageError(err.message);
     throw new CliError(`cannot start: ${describeError(err)}`);
+  }
+  // `node dist/src/cli/index.js serve` by hand skips the executable's `#!` line and its flags.
+  const missing = missingNodeFlags();
+  if (missing.length > 0) {
+    gw.log.warn(
+      { missing },
+      "Node started without agentgate's flags: the data plane spends more CPU on garbage collection (docs/operations.md)",
+    );
   }
 }
 

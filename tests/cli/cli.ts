@@ -1,16 +1,18 @@
 /**
- * Runs the real `agentgate` CLI as a child process (`node --import tsx src/cli/index.ts`), with a
+ * Runs the real `agentgate` CLI as a child process (`node <its flags> --import tsx src/cli/index.ts`), with a
  * clean environment plus what each test sets, and keeps track of long-running children so a
  * failing test never leaves a server behind.
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { expect } from "vitest";
+import { SERVER_NODE_FLAGS } from "../../src/node-flags.js";
 import { REPO_ROOT } from "../helpers/gateway-process.js";
 
 // One free-port helper and one repository root for every suite.
 export { freePort, REPO_ROOT } from "../helpers/gateway-process.js";
 
-const NODE_ARGS = ["--import", "tsx", "src/cli/index.ts"];
+// The executable's `#!` flags, as `npx agentgate` runs it.
+const NODE_ARGS = [...SERVER_NODE_FLAGS, "--import", "tsx", "src/cli/index.ts"];
 
 export type CliResult = {
   code: number | null;

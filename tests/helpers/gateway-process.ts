@@ -9,6 +9,7 @@ import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { SERVER_NODE_FLAGS } from "../../src/node-flags.js";
 import { ADMIN_TOKEN } from "./instance.js";
 
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "../..");
@@ -31,14 +32,15 @@ function baseEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
-/** Runs `node --import tsx <script> [args]` from the repository root, tracked for cleanup. */
+/** Runs `node [nodeArgs] --import tsx <script> [args]` from the repository root, tracked for cleanup. */
 export function spawnTsx(
   script: string,
   env: Record<string, string> = {},
   input?: string,
   args: string[] = [],
+  nodeArgs: readonly string[] = [],
 ): ChildRun {
-  const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
+  const child = spawn(process.execPath, [...nodeArgs, "--import", "tsx", script, ...args], {
     cwd: REPO_ROOT,
     env: { ...baseEnv(), ...env },
     stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"],
@@ -96,7 +98,7 @@ export type GatewayProcess = ChildRun & {
 };
 
 /**
- * Starts `agentgate serve` (`node --import tsx src/cli/index.ts serve`) on a free port with its own
+ * Starts `agentgate serve` (`node <its flags> --import tsx src/cli/index.ts serve`) on a free port with its own
  * data directory and the test admin token, and waits until `/readyz` answers 200 (database
  * reachable, routing table loaded). SIGTERM stops it gracefully with exit code 0.
  */
@@ -115,6 +117,7 @@ export async function startGatewayProcess(env: Record<string, string>): Promise<
     },
     undefined,
     ["serve"],
+    SERVER_NODE_FLAGS,
   );
   const url = `http://127.0.0.1:${port}`;
   const stop = async (signal: NodeJS.Signals = "SIGTERM") => {
