@@ -4,6 +4,7 @@
  */
 import path from "node:path";
 import { z } from "zod";
+import { DATABASE_THREAD_NICE } from "./db/pglite-thread.js";
 
 const port = z.coerce
   .number({ error: "must be a number" })
@@ -54,6 +55,12 @@ const envSchema = z.object({
     .min(1, "must be at least 1")
     .max(10_000, "must be at most 10000")
     .optional(),
+  AGENTGATE_PGLITE_NICE: z.coerce
+    .number({ error: "must be a number" })
+    .int("must be an integer")
+    .min(0, "must be between 0 and 19")
+    .max(19, "must be between 0 and 19")
+    .default(DATABASE_THREAD_NICE),
   AGENTGATE_CAPTURE_CLEANUP_MS: z.coerce
     .number({ error: "must be a number" })
     .int("must be an integer")
@@ -126,6 +133,8 @@ export type Config = {
    * (`defaultEventFlushMs` in src/events/recorder.ts).
    */
   eventFlushMs: number | undefined;
+  /** The embedded database thread's nice value (Linux; see `DATABASE_THREAD_NICE`). */
+  pgliteNice: number;
   /** How often expired captures are deleted (each agent's retention); 0 turns the job off. */
   captureCleanupMs: number;
   /** How often running fine-tune jobs are asked about; 0 turns the follower off. */
@@ -193,6 +202,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     guardrailIntervalMs: e.AGENTGATE_GUARDRAIL_INTERVAL_MS,
     captureCleanupMs: e.AGENTGATE_CAPTURE_CLEANUP_MS,
     eventFlushMs: e.AGENTGATE_EVENT_FLUSH_MS,
+    pgliteNice: e.AGENTGATE_PGLITE_NICE,
     mlflow: e.MLFLOW_TRACKING_URI
       ? {
           trackingUri: e.MLFLOW_TRACKING_URI,

@@ -90,7 +90,12 @@ async function assemble(
   log: Logger,
   started: (() => Promise<void> | void)[],
 ): Promise<Agentgate> {
-  const dbOpts = { databaseUrl: config.databaseUrl, dataDir: config.dataDir, inMemory: opts.inMemory };
+  const dbOpts = {
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    inMemory: opts.inMemory,
+    nice: config.pgliteNice,
+  };
   const dbHandle = openDb(dbOpts, log);
   started.push(() => dbHandle.close());
   const { db } = dbHandle;

@@ -31,6 +31,8 @@ export type DbOptions = {
   /** Embedded only: keep the database in memory (tests). */
   inMemory?: boolean;
   poolMax?: number;
+  /** Embedded only: the database thread's nice value (default `DATABASE_THREAD_NICE`). */
+  nice?: number;
 };
 
 /** knex's own warnings (e.g. "Acquire connection error") as single log lines, not stack dumps. */
@@ -59,7 +61,7 @@ export function openDb(opts: DbOptions, log?: Logger): DbHandle {
     mkdirSync(dir, { recursive: true });
   }
   // knex-pglite drives it through the same calls as a PGlite instance (see pglite-thread.ts).
-  const pglite = new PGliteThread(dir);
+  const pglite = new PGliteThread(dir, opts.nice);
   const db = knex({
     client: ClientPgLite as unknown as typeof knex.Client,
     dialect: "postgres",
