@@ -55,11 +55,12 @@ parentPort.on("message", async (m) => {
  * Event batches are background work: when the CPUs of a small machine are all busy, the data
  * plane's thread should get them first, and the batches wait a little and grow (a bigger batch
  * costs less per row). At the lowest priority, 19, a batch that is running gives way at once to
- * a call waking up, which takes the batches' bursts out of the calls' tail latency (same-run A/Bs
- * against +5: added p99 1.34 against 2.48 ms and 1.72 against 2.20; docs/benchmarks.md). It still
- * runs at full speed on an idle core and kept up at saturation on two (no event spooled over 25 s
- * at ~6,000 calls/s); when it cannot, events queue, then spool, and none is lost. Raising a nice
- * value needs no privilege; lowering it back does, hence a setting rather than a dynamic value.
+ * a call waking up, which takes the batches' bursts out of the calls' tail latency (four same-run
+ * A/Bs against +5, either order: added p99 1.34 vs 2.48 ms, 1.72 vs 2.20, 1.31 vs 2.47, 2.30 vs
+ * 2.32; CPU per call the same within noise; docs/benchmarks.md). It still runs at full speed on
+ * an idle core and kept up at saturation on two (no event spooled over 25 s at ~6,000 calls/s);
+ * when it cannot, events queue, then spool, and none is lost. Raising a nice value needs no
+ * privilege; lowering it back does, hence a setting rather than a dynamic value.
  */
 export const DATABASE_THREAD_NICE = 19;
 
