@@ -78,11 +78,12 @@ async function insertBatch(db: Knex, events: InferenceEvent[], log: Logger): Pro
       await trx("captures").insert(captures).onConflict("request_id").ignore();
     });
   } catch (err) {
-    // A capture the database refuses as data must not hold its batch's events back forever:
-    // they are written without their captures.
     if (!isDataError(err)) throw err;
-    log.error({ err: String(err), captures: captures.length }, "captures refused by the database; dropped");
+    // Refused as data: the events or the captures? The events alone first. If they are refused
+    // too, the events are the problem, and insertEvents writes them one by one (each with its
+    // capture). If they go in, the captures were: they must not hold their events back forever.
     await insertEventRows(db, rows);
+    log.error({ err: String(err), captures: captures.length }, "captures refused by the database; dropped");
   }
 }
 

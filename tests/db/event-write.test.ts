@@ -7,6 +7,7 @@ import { randomUUID } from "node:crypto";
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
+import { pino } from "pino";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DbHandle, openDb } from "../../src/db/knex.js";
 import { migrateLatest } from "../../src/db/migrate.js";
@@ -125,6 +126,43 @@ for (const backend of backends()) {
       expect(byId.get(good[1]?.request_id)?.user_id).toBe("ok");
       // A batch the database takes is not touched.
       expect(await insertEvents(h.db, [event({ user_id: "x\\y" })], log)).toBe(0);
+    });
+
+    it("tells a refused capture from a refused event: captures dropped only when they are the problem", async () => {
+      const [system] = await h
+        .db("systems")
+        .insert({ name: `s-${randomUUID()}`, topology: "sequential" }, "id");
+      const [agent] = await h.db("agents").insert({ system_id: system.id, name: "planner" }, "id");
+      const capture = (text: string) => ({
+        version: 3,
+        messages: [{ role: "user", content: text }],
+        tools: null,
+        response: { role: "assistant", content: "ok" },
+        truncated: false,
+        bytes: 64,
+      });
+      const captured = (over: Partial<InferenceEvent>, text: string) =>
+        event({ agent_id: agent.id, ...over, capture: capture(text) });
+      const lines: string[] = [];
+      const spy = pino({ level: "warn" }, { write: (l: string) => lines.push(l) });
+      const capturesOf = async (ids: string[]) =>
+        (await h.db("captures").whereIn("request_id", ids).pluck("request_id")).sort();
+
+      // An event refused (an integer out of range) among captured ones: the others keep theirs.
+      const fine = [captured({}, "first"), captured({}, "second")];
+      const bad = captured({ status: 1e12 }, "third");
+      const batch = [fine[0], bad, fine[1]] as InferenceEvent[];
+      expect(await insertEvents(h.db, batch, spy)).toBe(1);
+      expect((await stored(batch.map((e) => e.request_id))).length).toBe(2);
+      expect(await capturesOf(batch.map((e) => e.request_id))).toEqual(fine.map((e) => e.request_id).sort());
+      expect(lines.join("")).not.toContain("captures refused");
+
+      // A capture refused (jsonb takes no \u0000): its batch's events are written without captures.
+      const refusedCapture = [captured({}, "nul \u0000 here"), captured({}, "plain")];
+      expect(await insertEvents(h.db, refusedCapture, spy)).toBe(0);
+      expect((await stored(refusedCapture.map((e) => e.request_id))).length).toBe(2);
+      expect(await capturesOf(refusedCapture.map((e) => e.request_id))).toEqual([]);
+      expect(lines.join("")).toContain("captures refused by the database; dropped");
     });
 
     it("replays a spool file holding an event the database refuses as data, instead of retrying it forever", async () => {
