@@ -81,9 +81,19 @@ async function insertBatch(db: Knex, events: InferenceEvent[], log: Logger): Pro
     if (!isDataError(err)) throw err;
     // Refused as data: the events or the captures? The events alone first. If they are refused
     // too, the events are the problem, and insertEvents writes them one by one (each with its
-    // capture). If they go in, the captures were: they must not hold their events back forever.
+    // capture). If they go in, a capture was: it must not hold its batch back forever, so the
+    // captures go one by one and only those refused are left out.
     await insertEventRows(db, rows);
-    log.error({ err: String(err), captures: captures.length }, "captures refused by the database; dropped");
+    let dropped = 0;
+    for (const capture of captures) {
+      try {
+        await db("captures").insert(capture).onConflict("request_id").ignore();
+      } catch (one) {
+        if (!isDataError(one)) throw one;
+        dropped++;
+      }
+    }
+    log.error({ err: String(err), captures: dropped }, "captures refused by the database; dropped");
   }
 }
 

@@ -157,12 +157,15 @@ for (const backend of backends()) {
       expect(await capturesOf(batch.map((e) => e.request_id))).toEqual(fine.map((e) => e.request_id).sort());
       expect(lines.join("")).not.toContain("captures refused");
 
-      // A capture refused (jsonb takes no \u0000): its batch's events are written without captures.
+      // A capture refused (jsonb takes no \u0000): every event is written, and every other capture.
       const refusedCapture = [captured({}, "nul \u0000 here"), captured({}, "plain")];
       expect(await insertEvents(h.db, refusedCapture, spy)).toBe(0);
       expect((await stored(refusedCapture.map((e) => e.request_id))).length).toBe(2);
-      expect(await capturesOf(refusedCapture.map((e) => e.request_id))).toEqual([]);
+      expect(await capturesOf(refusedCapture.map((e) => e.request_id))).toEqual([
+        refusedCapture[1]?.request_id,
+      ]);
       expect(lines.join("")).toContain("captures refused by the database; dropped");
+      expect(JSON.parse(lines.at(-1) as string)).toMatchObject({ captures: 1 });
     });
 
     it("replays a spool file holding an event the database refuses as data, instead of retrying it forever", async () => {
