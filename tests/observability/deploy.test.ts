@@ -10,6 +10,7 @@ import path from "node:path";
 import { describe, expect, it } from "vitest";
 import pkg from "../../package.json" with { type: "json" };
 import { CONFIG_VARIABLES, loadConfig } from "../../src/config.js";
+import { SERVER_NODE_FLAGS } from "../../src/node-flags.js";
 import { REPO_ROOT } from "../helpers/gateway-process.js";
 
 const read = (rel: string) => readFileSync(path.join(REPO_ROOT, rel), "utf8");
@@ -66,7 +67,14 @@ describe("deployment files", () => {
     // The command is the package's own binary, built from src/cli/index.ts.
     expect(pkg.bin.agentgate).toBe("dist/src/cli/index.js");
     expect(existsSync(path.join(REPO_ROOT, "src/cli/index.ts"))).toBe(true);
-    expect(dockerfile).toMatch(/^CMD \["node", "dist\/src\/cli\/index\.js", "serve"\]$/m);
+    // …with the server's Node flags (src/node-flags.ts; tests/cli/node-flags.test.ts checks them all).
+    const cmd = dockerfile.split("\n").find((l) => l.startsWith("CMD "));
+    expect(JSON.parse((cmd ?? "CMD null").slice(4))).toEqual([
+      "node",
+      ...SERVER_NODE_FLAGS,
+      "dist/src/cli/index.js",
+      "serve",
+    ]);
   });
 
   it("docker-compose.yml: PostgreSQL, two replicas the server accepts the configuration of, Prometheus, Grafana", () => {
