@@ -1,7 +1,8 @@
 /**
- * The Node flags agentgate's server runs with. Each launch path passes them: the `agentgate`
- * executable's `#!` line, `npm start`, `npm run dev` and the Dockerfile's CMD (a test keeps them
- * in step with this list), and the bench starts its proxies with them.
+ * The Node flags agentgate's server runs with. `npm start`, `npm run dev` and the Dockerfile's CMD
+ * pass them (a test keeps them in step with this list), the bench starts its proxies with them, and
+ * `agentgate serve` started without them (`npx agentgate serve`: the executable's `#!` line stays a
+ * plain `env node`, since `env -S` is not everywhere, BusyBox's included) logs how to add them.
  *
  * `--max-semi-space-size=32`: V8's young generation holds each call's short-lived objects (the
  * data plane allocates ~40 KB per proxied call). With Node's default 16 MB semi-spaces a scavenge

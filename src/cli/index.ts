@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=32
+#!/usr/bin/env node
 /**
  * The `agentgate` executable. Whatever goes wrong, the user sees one line on stderr and a
  * non-zero exit code: 2 when the command as written cannot run, 1 when it ran and failed.

@@ -73,12 +73,12 @@ export async function serve(opts: ServeOptions): Promise<void> {
     if (err instanceof ConfigError) throw usageError(err.message);
     throw new CliError(`cannot start: ${describeError(err)}`);
   }
-  // `node dist/src/cli/index.js serve` by hand skips the executable's `#!` line and its flags.
+  // `npx agentgate serve` and hand-made launches start node without them (see node-flags.ts).
   const missing = missingNodeFlags();
   if (missing.length > 0) {
     gw.log.warn(
-      { missing },
-      "Node started without agentgate's flags: the data plane spends more CPU on garbage collection (docs/operations.md)",
+      { missing, fix: `NODE_OPTIONS='${missing.join(" ")}'` },
+      "Node started without agentgate's flags: the data plane spends more CPU on garbage collection; set NODE_OPTIONS or use npm start (docs/operations.md)",
     );
   }
 }

@@ -11,7 +11,7 @@ import { REPO_ROOT } from "../helpers/gateway-process.js";
 // One free-port helper and one repository root for every suite.
 export { freePort, REPO_ROOT } from "../helpers/gateway-process.js";
 
-// The executable's `#!` flags, as `npx agentgate` runs it.
+// With the server's Node flags, as `npm start` runs it.
 const NODE_ARGS = [...SERVER_NODE_FLAGS, "--import", "tsx", "src/cli/index.ts"];
 
 export type CliResult = {
