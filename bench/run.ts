@@ -199,6 +199,16 @@ async function main(): Promise<void> {
 
   for (let round = 1; round <= opt.rounds; round++) {
     const order = targets.map((_, i) => targets[(i + round - 1) % targets.length] as Target);
+    // Rotation alone leaves each gateway mostly right after the same one (gateway-ab after
+    // gateway in three rounds of four), and a same-run A/B then measured position as much as the
+    // setting: the gateways keep the rotation's slots but take them in their own order in odd
+    // rounds and in reverse in even ones, so each pair runs in both orders equally often.
+    const slots = order.flatMap((t, i) => (t.gateway ? [i] : []));
+    const gateways = targets.filter((t) => t.gateway);
+    if (round % 2 === 0) gateways.reverse();
+    slots.forEach((slot, k) => {
+      order[slot] = gateways[k] as Target;
+    });
     if (opt.phases.has("closed"))
       for (const t of order)
         await measure(round, "closed", t, () =>
