@@ -8,6 +8,7 @@ import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import { missingNodeFlags, SERVER_NODE_FLAGS } from "../../src/node-flags.js";
 import { freePort, REPO_ROOT, spawnTsx } from "../helpers/gateway-process.js";
+import { waitForHealthy } from "./cli.js";
 
 const read = (file: string) => readFileSync(path.join(REPO_ROOT, file), "utf8");
 const tmp = mkdtempSync(path.join(os.tmpdir(), "agentgate-node-flags-"));
@@ -45,12 +46,8 @@ describe("the server's Node flags", () => {
         ["serve"],
         nodeArgs,
       );
-      // "agentgate listening" comes just before the check; SIGTERM then stops it gracefully.
-      for (let i = 0; i < 600 && !run.stdout().includes("agentgate listening"); i++) {
-        if (run.child.exitCode !== null) break;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      await new Promise((r) => setTimeout(r, 200));
+      // The check runs as soon as the server listens, before it can answer /healthz.
+      await waitForHealthy(`http://127.0.0.1:${port}`, run);
       run.child.kill("SIGTERM");
       expect(await run.exited).toEqual({ code: 0, signal: null });
       return run
