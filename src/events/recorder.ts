@@ -8,8 +8,9 @@
  * spool back into the database once it answers again. Shutdown drains the queue. A batch the
  * database refuses as data (one value it cannot store) is not a database outage: it is written
  * event by event instead (src/events/write.ts), so it can hold back neither its batch nor the
- * spool. An event is lost only if the disk itself fails, or if the database refuses it even with
- * its text made storable; `events_dropped_total` counts both.
+ * spool. An event is lost only if the disk itself fails, if the database refuses it even with
+ * its text made storable (`events_dropped_total` counts both), or if the process is killed
+ * outright (SIGKILL) with events still in memory: an exit without a drain spools them first.
  */
 import { appendFileSync, mkdirSync } from "node:fs";
 import { appendFile, readdir, readFile, rename, unlink } from "node:fs/promises";
@@ -95,6 +96,8 @@ export class EventRecorder {
   private spoolFile: string;
   private spoolPending = 0;
   private stopped = false;
+  /** The batch being written (to the database or the spool), until the write has settled. */
+  private inFlight: InferenceEvent[] | null = null;
 
   constructor(
     private readonly db: Knex,
@@ -126,6 +129,8 @@ export class EventRecorder {
     this.timer.unref();
     this.replayTimer = setInterval(() => void this.replay(), this.replayIntervalMs);
     this.replayTimer.unref();
+    live.add(this);
+    hookExit();
     void this.replay();
   }
 
@@ -136,6 +141,21 @@ export class EventRecorder {
     while (this.queue.length > 0 || this.writing) await this.flush();
     await this.replaying;
     this.stopped = true;
+    live.delete(this);
+  }
+
+  /**
+   * The process is exiting without a drain (`process.exit` after a fatal error, say): whatever
+   * is still in memory — queued, or in a write that may not have committed — goes to the spool
+   * file synchronously, and the next start replays it (a batch that did commit is stored once:
+   * replays are idempotent). Only a kill that runs no code (SIGKILL, the OOM killer) can still
+   * lose the events of the last flush interval.
+   */
+  spoolUnwrittenSync(): void {
+    const events = this.inFlight ? [...this.inFlight, ...this.queue] : this.queue;
+    this.queue = [];
+    this.inFlight = null;
+    if (events.length > 0) this.spoolSync(events);
   }
 
   /** Events on disk waiting for the database. */
@@ -155,17 +175,26 @@ export class EventRecorder {
     while (this.queue.length > 0) {
       const batch = this.queue.splice(0, this.batchSize);
       this.metrics.eventsQueueDepth.set(this.queue.length);
-      if (Date.now() >= this.dbDownUntil) {
-        try {
-          this.countWritten(batch.length, await insertEvents(this.db, batch, this.log));
-          continue;
-        } catch (err) {
-          this.dbDownUntil = Date.now() + this.retryAfterMs;
-          this.log.warn({ err: String(err), events: batch.length }, "event write failed; spooling to disk");
-        }
+      this.inFlight = batch;
+      try {
+        await this.writeBatch(batch);
+      } finally {
+        this.inFlight = null;
       }
-      await this.spool(batch);
     }
+  }
+
+  private async writeBatch(batch: InferenceEvent[]): Promise<void> {
+    if (Date.now() >= this.dbDownUntil) {
+      try {
+        this.countWritten(batch.length, await insertEvents(this.db, batch, this.log));
+        return;
+      } catch (err) {
+        this.dbDownUntil = Date.now() + this.retryAfterMs;
+        this.log.warn({ err: String(err), events: batch.length }, "event write failed; spooling to disk");
+      }
+    }
+    await this.spool(batch);
   }
 
   private async spool(batch: InferenceEvent[]): Promise<void> {
@@ -265,6 +294,18 @@ export class EventRecorder {
   private newSpoolFile(): string {
     return path.join(this.opts.spoolDir, `${SPOOL_PREFIX}${Date.now()}-${process.pid}.jsonl`);
   }
+}
+
+/** Recorders started and not drained: an exiting process spools what they still hold. */
+const live = new Set<EventRecorder>();
+let exitHooked = false;
+function hookExit(): void {
+  if (exitHooked) return;
+  exitHooked = true;
+  // `exit` listeners run synchronously, on `process.exit()` and on a natural end alike.
+  process.on("exit", () => {
+    for (const r of live) r.spoolUnwrittenSync();
+  });
 }
 
 const toLines = (events: InferenceEvent[]) => `${events.map((e) => JSON.stringify(e)).join("\n")}\n`;

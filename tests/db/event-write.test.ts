@@ -16,40 +16,9 @@ import { insertEvents } from "../../src/events/write.js";
 import { createLogger } from "../../src/logger.js";
 import { createMetrics } from "../../src/metrics.js";
 import { backends, createPgDatabase, type TestDatabase } from "../helpers/databases.js";
+import { sampleEvent as event } from "../helpers/events.js";
 
 const log = createLogger("silent");
-
-function event(over: Partial<InferenceEvent> = {}): InferenceEvent {
-  return {
-    request_id: randomUUID(),
-    at: "2026-11-26T01:02:03.456Z",
-    system: "shop",
-    agent: "planner",
-    agent_id: null,
-    route: "champion",
-    experiment_id: null,
-    arm: null,
-    assigned_version: 3,
-    served_version: 3,
-    served_model: "gpt-4o-mini",
-    upstream: "openai",
-    fallback: false,
-    stream: true,
-    status: 200,
-    error_class: null,
-    session_id: null,
-    user_id: null,
-    unit_key: null,
-    latency_ms: 12.5,
-    upstream_ms: 11.25,
-    ttft_ms: 3.125,
-    prompt_tokens: 61,
-    completion_tokens: 9,
-    cached_tokens: 0,
-    cost_usd: 0.0000146,
-    ...over,
-  };
-}
 
 /** Strings CSV, SQL literals or JSON could mangle if any layer escaped them wrongly. */
 const AWKWARD = [

@@ -209,9 +209,9 @@ describe("JSON usage tap", () => {
   });
 
   it("flags malformed and oversized bodies", () => {
-    expect(summarizeCompletion(body.slice(0, 40)).malformed).toBe(true);
-    expect(summarizeCompletion("<html></html>").malformed).toBe(true);
-    expect(summarizeCompletion("[1,2]").malformed).toBe(true);
+    expect(summarizeCompletion(body.slice(0, 40), 40).malformed).toBe(true);
+    expect(summarizeCompletion("<html></html>", 13).malformed).toBe(true);
+    expect(summarizeCompletion("[1,2]", 5).malformed).toBe(true);
     const tap = new JsonUsageTap(10);
     tap.push(Buffer.from(body));
     expect(tap.finish()).toMatchObject({ tooLarge: true, usage: null, malformed: false });
