@@ -115,7 +115,16 @@ async function assemble(
   const experiments = new ExperimentService(db, onChange);
   const promotion = new PromotionService(db, experiments, onChange);
   const metricDefs = new MetricService(db);
-  const feedback = new FeedbackService(db, metrics);
+  const recorder = new EventRecorder(
+    db,
+    {
+      spoolDir: path.join(config.dataDir, "spool"),
+      flushIntervalMs: config.eventFlushMs ?? defaultEventFlushMs(dbHandle.kind),
+    },
+    metrics,
+    log,
+  );
+  const feedback = new FeedbackService(db, metrics, { settleEvents: (t) => recorder.settle(t) });
   const capture = new CaptureService(db, onChange);
   const datasets = new DatasetService(db);
   const mlflow = new MlflowSyncService(
@@ -149,15 +158,6 @@ async function assemble(
   });
   guardian.start();
   started.push(() => guardian.stop());
-  const recorder = new EventRecorder(
-    db,
-    {
-      spoolDir: path.join(config.dataDir, "spool"),
-      flushIntervalMs: config.eventFlushMs ?? defaultEventFlushMs(dbHandle.kind),
-    },
-    metrics,
-    log,
-  );
   recorder.start();
   started.push(() => recorder.drain());
   const captureCleaner = new CaptureCleaner(db, log, { intervalMs: config.captureCleanupMs });
@@ -203,6 +203,7 @@ async function assemble(
     promotion,
     metricDefs,
     feedback,
+    recorder,
     capture,
     datasets,
     fineTunes,

@@ -72,13 +72,15 @@ const SPOOL_PREFIX = "events-";
 /**
  * How long events wait in the queue before being written as one batch, by storage. A statement
  * costs a fixed amount whatever its size, so longer waits mean bigger, cheaper batches; the price
- * is how soon a call shows in `GET /api/v1/requests/{id}` and the reports. On PGlite a statement's
- * fixed cost is ~0.2–1 ms of the gateway's own CPU (WebAssembly, in process) against ~25 µs a
- * row, so at 1,000 calls/s a 25 ms wait would spend about as much on statements as on rows
- * (`npm run bench:events`, docs/benchmarks.md); native PostgreSQL spends it in its own backend.
+ * is how soon a call shows in the reports and on other replicas (the replica that answered a call
+ * writes its event on demand: `settle`), and how many events a kill that runs no code can lose. On
+ * PGlite a statement's fixed cost is ~0.7 ms of the gateway's own CPU when measured alone
+ * (WebAssembly, in process; ~2–3 ms inside a loaded gateway) against ~25 µs a row: 500 ms instead
+ * of 100 took ~18% off the PGlite gateway's CPU per call at 1,000 calls/s (docs/benchmarks.md).
+ * Native PostgreSQL spends a statement's cost in its own backend, so it waits only 25 ms.
  */
 export function defaultEventFlushMs(storage: "postgres" | "pglite"): number {
-  return storage === "pglite" ? 100 : 25;
+  return storage === "pglite" ? 500 : 25;
 }
 
 export class EventRecorder {
@@ -156,6 +158,18 @@ export class EventRecorder {
     this.queue = [];
     this.inFlight = null;
     if (events.length > 0) this.spoolSync(events);
+  }
+
+  /**
+   * Read-your-writes for the admin API: when this process still holds the event of `target` (a
+   * call's request id, or any call of a session) in its queue or in a write under way, writes it
+   * now instead of at the next flush. Resolves at once when it holds none.
+   */
+  async settle(target: { requestId?: string | null; sessionId?: string | null }): Promise<void> {
+    const held = (e: InferenceEvent) =>
+      (target.requestId != null && e.request_id === target.requestId) ||
+      (target.sessionId != null && e.session_id === target.sessionId);
+    if (this.queue.some(held) || this.inFlight?.some(held)) await this.flush();
   }
 
   /** Events on disk waiting for the database. */

@@ -3,6 +3,7 @@ import type { Knex } from "knex";
 import { z } from "zod";
 import { notFound } from "../errors.js";
 import { defineRoute, type RouteSpec } from "../http/route.js";
+import type { EventRecorder } from "./recorder.js";
 
 const event = z.object({
   request_id: z.string(),
@@ -32,7 +33,11 @@ const event = z.object({
   cost_usd: z.number().nullable(),
 });
 
-export function eventRoutes(db: Knex): RouteSpec[] {
+/**
+ * With the recorder, a call's event still queued on this replica is written at once
+ * (EventRecorder.settle): a call shows here as soon as it is answered, whatever the flush interval.
+ */
+export function eventRoutes(db: Knex, recorder?: Pick<EventRecorder, "settle">): RouteSpec[] {
   return [
     defineRoute({
       method: "get",
@@ -43,7 +48,12 @@ export function eventRoutes(db: Knex): RouteSpec[] {
       params: z.object({ id: z.string().min(1).max(128) }),
       response: { schema: event },
       handler: async ({ params }) => {
-        const row = await db("inference_events").where({ request_id: params.id }).first();
+        const find = () => db("inference_events").where({ request_id: params.id }).first();
+        let row = await find();
+        if (!row && recorder) {
+          await recorder.settle({ requestId: params.id });
+          row = await find();
+        }
         if (!row)
           throw notFound(
             "request_not_found",

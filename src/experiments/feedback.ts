@@ -3,10 +3,10 @@
  * (`session_id`). It is stored as sent; reports attribute it to arms later (a call's feedback
  * follows its event's arm, a run's follows the arm its session was assigned).
  *
- * The target must exist as an inference event. Events are written off the request path, a few
- * tens of milliseconds after the answer, so an agent that sends feedback right after a call may
- * ask before its event is stored: an unknown id is looked up again for a short while before the
- * answer is 404.
+ * The target must exist as an inference event. Events are written off the request path, in
+ * batches, so an agent that sends feedback right after a call may ask before its event is stored:
+ * if this replica still holds it, it is written at once; otherwise (another replica answered the
+ * call) the id is looked up again for a short while before the answer is 404.
  *
  * A client may send an `idempotency_key`: repeating a POST with the same key and the same content
  * stores nothing new and answers the stored record; the same key with other content is a conflict.
@@ -109,6 +109,8 @@ const present = (r: FeedbackRow): FeedbackView => ({
 export type FeedbackOptions = {
   /** How long an unknown request or session id is looked for before the answer is 404. */
   eventWaitMs?: number;
+  /** Writes the target's events now if this replica still holds them (EventRecorder.settle). */
+  settleEvents?: (target: { requestId: string | null; sessionId: string | null }) => Promise<void>;
 };
 
 /** Pauses between look-ups of a not-yet-stored event: quick at first, then slower. */
@@ -120,6 +122,7 @@ export type FeedbackResult = { record: FeedbackView; created: boolean };
 
 export class FeedbackService {
   private readonly eventWaitMs: number;
+  private readonly settleEvents: FeedbackOptions["settleEvents"];
 
   constructor(
     private readonly db: Knex,
@@ -127,6 +130,7 @@ export class FeedbackService {
     opts: FeedbackOptions = {},
   ) {
     this.eventWaitMs = opts.eventWaitMs ?? 1500;
+    this.settleEvents = opts.settleEvents;
   }
 
   async record(actor: Actor, input: FeedbackCreate): Promise<FeedbackResult> {
@@ -261,6 +265,11 @@ export class FeedbackService {
     const deadline = Date.now() + this.eventWaitMs;
     for (let step = 0; ; step++) {
       if (await exists()) return;
+      // The call may have been answered by this replica, its event still queued: write it now.
+      if (step === 0 && this.settleEvents) {
+        await this.settleEvents({ requestId, sessionId });
+        continue;
+      }
       const left = deadline - Date.now();
       if (left <= 0) break;
       await sleep(Math.min(WAIT_STEPS_MS[Math.min(step, WAIT_STEPS_MS.length - 1)] ?? 100, left));

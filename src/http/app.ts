@@ -12,6 +12,7 @@ import type { CaptureService } from "../capture/service.js";
 import { datasetRoutes } from "../datasets/routes.js";
 import type { DatasetService } from "../datasets/service.js";
 import type { Db } from "../db/knex.js";
+import type { EventRecorder } from "../events/recorder.js";
 import { eventRoutes } from "../events/routes.js";
 import type { FeedbackService } from "../experiments/feedback.js";
 import { feedbackRoutes } from "../experiments/feedback-routes.js";
@@ -45,6 +46,8 @@ export type AppDeps = {
   /** Declared and built-in metrics (`metrics` is the Prometheus catalog). */
   metricDefs: MetricService;
   feedback: FeedbackService;
+  /** Lets `GET /requests/{id}` write a call's event at once if it is still queued here. */
+  recorder?: Pick<EventRecorder, "settle">;
   /** Per-agent capture settings, and datasets built from the captures. */
   capture: CaptureService;
   datasets: DatasetService;
@@ -91,7 +94,7 @@ export function createHttpApp(deps: AppDeps): HttpApp {
       ...decisionRoutes(deps.db, deps.experiments, deps.promotion),
       ...metricRoutes(deps.metricDefs),
       ...feedbackRoutes(deps.feedback),
-      ...eventRoutes(deps.db),
+      ...eventRoutes(deps.db, deps.recorder),
       ...captureRoutes(deps.capture),
       ...datasetRoutes(deps.datasets),
       ...fineTuneRoutes(deps.fineTunes),

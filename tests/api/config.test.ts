@@ -29,7 +29,7 @@ describe("loadConfig", () => {
       pgliteNice: 19,
     });
     // Unset, the event batches wait by storage: the embedded database's statements cost more.
-    expect([defaultEventFlushMs("postgres"), defaultEventFlushMs("pglite")]).toEqual([25, 100]);
+    expect([defaultEventFlushMs("postgres"), defaultEventFlushMs("pglite")]).toEqual([25, 500]);
   });
 
   it("reads valid values", () => {

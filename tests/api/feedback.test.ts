@@ -1,6 +1,7 @@
 /**
  * Declared metrics and feedback: metrics are declared (and built-in names reserved); feedback is
- * posted for real calls and workflow runs made through the gateway, right after the call, is
+ * posted for real calls and workflow runs made through the gateway, right after the call (before
+ * the call's event would have been written by its batch), is
  * idempotent on a key, and every bad request gets a precise 4xx. Experiments may only name known
  * metrics.
  */
@@ -62,7 +63,9 @@ describe.each(backends())("metrics and feedback on %s", (backend) => {
   }
 
   beforeAll(async () => {
-    g = await startGateway(backend);
+    // Events wait 10 s for their batch here: feedback right after a call finds its event only
+    // because the replica that answered writes it on demand (EventRecorder.settle).
+    g = await startGateway(backend, { AGENTGATE_EVENT_FLUSH_MS: "10000" });
     await seedSystem(g, "support", ["coordinator"]);
     await routingSettled(g);
     for (const scope of ["feedback", "read", "write"] as const) {
