@@ -7,7 +7,10 @@ export const KNOBS = {
   BENCH_STREAM_SECONDS: ["4", "streaming phase length, seconds"],
   BENCH_CONNECTIONS: ["64", "closed-loop concurrency (connections)"],
   BENCH_STREAM_CONNECTIONS: ["64", "streaming concurrency (connections)"],
-  BENCH_ROUNDS: ["5", "rounds; each runs every phase on every target (the targets are medians of per-round pairs)"],
+  BENCH_ROUNDS: [
+    "5",
+    "rounds; each runs every phase on every target (the targets are medians of per-round pairs)",
+  ],
   BENCH_WARMUP_SECONDS: ["3", "warm-up per target before the rounds, seconds"],
   BENCH_PHASES: ["closed,open,stream", "phases to run, comma-separated: closed, open, stream"],
   BENCH_STORAGE: ["auto", "gateway storage: pglite | postgres | both | auto (both when PostgreSQL answers)"],
