@@ -14,7 +14,7 @@ import { DatasetService } from "./datasets/service.js";
 import { type DbHandle, describeDb, openDb } from "./db/knex.js";
 import { migrateLatest } from "./db/migrate.js";
 import { listenConfigChanges, notifyConfigChanged } from "./db/notify.js";
-import { defaultEventFlushMs, EventRecorder } from "./events/recorder.js";
+import { defaultEventBatchSize, defaultEventFlushMs, EventRecorder } from "./events/recorder.js";
 import { FeedbackService } from "./experiments/feedback.js";
 import { Guardian } from "./experiments/guardian.js";
 import { MetricService } from "./experiments/metrics.js";
@@ -120,6 +120,7 @@ async function assemble(
     {
       spoolDir: path.join(config.dataDir, "spool"),
       flushIntervalMs: config.eventFlushMs ?? defaultEventFlushMs(dbHandle.kind),
+      batchSize: defaultEventBatchSize(dbHandle.kind),
     },
     metrics,
     log,

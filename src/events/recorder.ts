@@ -83,6 +83,18 @@ export function defaultEventFlushMs(storage: "postgres" | "pglite"): number {
   return storage === "pglite" ? 500 : 25;
 }
 
+/**
+ * The most events one statement writes, by storage (a longer queue is written in several). On
+ * PostgreSQL a statement is cheap and a big one is not: at saturation, batches of up to 500 put
+ * the gateway's throughput at 47–49% of the bare proxy's against 56% with 100 (Node 24, two
+ * swapped pairs; docs/benchmarks.md) — likely the ~350 KB JSON text and the driver's buffers of
+ * a big batch, which V8 allocates outside the young generation. On PGlite a statement's fixed cost dominates,
+ * so it takes the whole 500 ms worth it waits for, up to 500.
+ */
+export function defaultEventBatchSize(storage: "postgres" | "pglite"): number {
+  return storage === "pglite" ? 500 : 100;
+}
+
 export class EventRecorder {
   private queue: InferenceEvent[] = [];
   private readonly batchSize: number;

@@ -2,7 +2,7 @@
 import path from "node:path";
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config.js";
-import { defaultEventFlushMs } from "../../src/events/recorder.js";
+import { defaultEventBatchSize, defaultEventFlushMs } from "../../src/events/recorder.js";
 
 function configError(env: Record<string, string>): ConfigError {
   try {
@@ -30,6 +30,7 @@ describe("loadConfig", () => {
     });
     // Unset, the event batches wait by storage: the embedded database's statements cost more.
     expect([defaultEventFlushMs("postgres"), defaultEventFlushMs("pglite")]).toEqual([25, 500]);
+    expect([defaultEventBatchSize("postgres"), defaultEventBatchSize("pglite")]).toEqual([100, 500]);
   });
 
   it("reads valid values", () => {
