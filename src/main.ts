@@ -125,7 +125,7 @@ async function assemble(
     metrics,
     log,
   );
-  const feedback = new FeedbackService(db, metrics, { settleEvents: (t) => recorder.settle(t) });
+  const feedback = new FeedbackService(db, metrics, { recorder });
   const capture = new CaptureService(db, onChange);
   const datasets = new DatasetService(db);
   const mlflow = new MlflowSyncService(

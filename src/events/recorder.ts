@@ -88,8 +88,8 @@ export function defaultEventFlushMs(storage: "postgres" | "pglite"): number {
  * PostgreSQL a statement is cheap and a big one is not: at saturation, batches of up to 500 put
  * the gateway's throughput at 47–49% of the bare proxy's against 56% with 100 (Node 24, two
  * swapped pairs; docs/benchmarks.md) — likely the ~350 KB JSON text and the driver's buffers of
- * a big batch, which V8 allocates outside the young generation. On PGlite a statement's fixed cost dominates,
- * so it takes the whole 500 ms worth it waits for, up to 500.
+ * a big batch, which V8 allocates outside the young generation. On PGlite a statement's fixed
+ * cost dominates, so it takes the whole 500 ms worth it waits for, up to 500.
  */
 export function defaultEventBatchSize(storage: "postgres" | "pglite"): number {
   return storage === "pglite" ? 500 : 100;

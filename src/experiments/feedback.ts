@@ -15,6 +15,7 @@ import type { Knex } from "knex";
 import { z } from "zod";
 import type { Actor } from "../auth/scopes.js";
 import { AppError, sqlStateOf, UNIQUE_VIOLATION } from "../errors.js";
+import type { EventRecorder } from "../events/recorder.js";
 import type { Metrics } from "../metrics.js";
 import { nameSchema } from "../registry/names.js";
 import { DECLARE_HINT, findDeclaredMetric, isBuiltInMetric } from "./metrics.js";
@@ -109,8 +110,8 @@ const present = (r: FeedbackRow): FeedbackView => ({
 export type FeedbackOptions = {
   /** How long an unknown request or session id is looked for before the answer is 404. */
   eventWaitMs?: number;
-  /** Writes the target's events now if this replica still holds them (EventRecorder.settle). */
-  settleEvents?: (target: { requestId: string | null; sessionId: string | null }) => Promise<void>;
+  /** This replica's event recorder: writes the target's events now if it still holds them. */
+  recorder?: Pick<EventRecorder, "settle">;
 };
 
 /** Pauses between look-ups of a not-yet-stored event: quick at first, then slower. */
@@ -122,7 +123,7 @@ export type FeedbackResult = { record: FeedbackView; created: boolean };
 
 export class FeedbackService {
   private readonly eventWaitMs: number;
-  private readonly settleEvents: FeedbackOptions["settleEvents"];
+  private readonly recorder: FeedbackOptions["recorder"];
 
   constructor(
     private readonly db: Knex,
@@ -130,7 +131,7 @@ export class FeedbackService {
     opts: FeedbackOptions = {},
   ) {
     this.eventWaitMs = opts.eventWaitMs ?? 1500;
-    this.settleEvents = opts.settleEvents;
+    this.recorder = opts.recorder;
   }
 
   async record(actor: Actor, input: FeedbackCreate): Promise<FeedbackResult> {
@@ -266,8 +267,8 @@ export class FeedbackService {
     for (let step = 0; ; step++) {
       if (await exists()) return;
       // The call may have been answered by this replica, its event still queued: write it now.
-      if (step === 0 && this.settleEvents) {
-        await this.settleEvents({ requestId, sessionId });
+      if (step === 0 && this.recorder) {
+        await this.recorder.settle({ requestId, sessionId });
         continue;
       }
       const left = deadline - Date.now();
