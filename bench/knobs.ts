@@ -30,7 +30,7 @@ export const KNOBS = {
   BENCH_DIAG: ["", "1: add target gateway-noev (PGlite, every event discarded) to show what recording costs"],
   BENCH_AB: [
     "",
-    "add target gateway-ab (PGlite) started with these settings, e.g. AGENTGATE_EVENT_FLUSH_MS=250 (comma-separated; NODE_OPTIONS=... replaces the server's Node flags): a same-run A/B against target gateway",
+    "add target gateway-ab (PGlite) started with these settings, e.g. AGENTGATE_EVENT_FLUSH_MS=250 (comma-separated; NODE_FLAGS=... replaces the server's Node flags on the command line, where any V8 flag is allowed; NODE_OPTIONS=... replaces them through the environment): a same-run A/B against target gateway",
   ],
   BENCH_JSON: ["", "write every raw result to this JSON file"],
 } as const;
@@ -55,14 +55,16 @@ for (const arg of process.argv.slice(2)) {
 }
 export const knob = (k: Knob): string => process.env[k] ?? KNOBS[k][0];
 
-/** `AGENTGATE_X=1,AGENTGATE_Y=2` → the settings; null when empty. The gateway's own settings, and NODE_OPTIONS. */
+/** `AGENTGATE_X=1,AGENTGATE_Y=2` → the settings; null when empty. The gateway's own settings, NODE_FLAGS and NODE_OPTIONS. */
 function abSettings(text: string): Record<string, string> | null {
   if (!text) return null;
   const out: Record<string, string> = {};
   for (const pair of text.split(",")) {
-    const m = /^\s*(AGENTGATE_[A-Z0-9_]+|NODE_OPTIONS)=(.*)$/.exec(pair);
+    const m = /^\s*(AGENTGATE_[A-Z0-9_]+|NODE_OPTIONS|NODE_FLAGS)=(.*)$/.exec(pair);
     if (!m) {
-      console.error(`BENCH_AB: '${pair}' is not AGENTGATE_<SETTING>=<value> or NODE_OPTIONS=<flags>`);
+      console.error(
+        `BENCH_AB: '${pair}' is not AGENTGATE_<SETTING>=<value>, NODE_FLAGS=<flags> or NODE_OPTIONS=<flags>`,
+      );
       process.exit(2);
     }
     out[m[1] as string] = (m[2] as string).trim();

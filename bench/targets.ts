@@ -121,10 +121,17 @@ export async function startGateway(
     ...(opt.eventFlushMs ? { AGENTGATE_EVENT_FLUSH_MS: opt.eventFlushMs } : {}),
     ...settings,
   });
-  // Started as `agentgate serve` starts, with the server's Node flags, unless BENCH_AB sets
-  // NODE_OPTIONS to compare others (command-line flags would override it).
-  const execArgv = settings.NODE_OPTIONS === undefined ? [...SERVER_NODE_FLAGS] : [];
-  const proc = await Proc.start(name, ["gateway"], { env, execArgv });
+  // Started as `agentgate serve` starts, with the server's Node flags, unless BENCH_AB compares
+  // others: NODE_FLAGS on the command line (any V8 flag), or NODE_OPTIONS (which command-line
+  // flags would override).
+  const { NODE_FLAGS: flags, ...rest } = env;
+  const execArgv =
+    flags !== undefined
+      ? flags.split(/\s+/).filter(Boolean)
+      : settings.NODE_OPTIONS === undefined
+        ? [...SERVER_NODE_FLAGS]
+        : [];
+  const proc = await Proc.start(name, ["gateway"], { env: rest, execArgv });
   procs.push(proc);
   await api(proc.url, "POST", "/api/v1/upstreams", { name: "bench-upstream", base_url: `${upstreamUrl}/v1` });
   await api(proc.url, "POST", "/api/v1/systems", { name: "bench", topology: "hierarchical" });
