@@ -4,8 +4,9 @@
  */
 import path from "node:path";
 import { z } from "zod";
-import { DATABASE_THREAD_NICE } from "./db/pglite-thread.js";
+import { DATABASE_THREAD_PRIORITY, type DatabaseThreadPriority } from "./db/pglite-thread.js";
 
+const PRIORITY = "must be 'idle' or a nice value between 0 and 19";
 const port = z.coerce
   .number({ error: "must be a number" })
   .int("must be an integer")
@@ -55,12 +56,11 @@ const envSchema = z.object({
     .min(1, "must be at least 1")
     .max(10_000, "must be at most 10000")
     .optional(),
-  AGENTGATE_PGLITE_NICE: z.coerce
-    .number({ error: "must be a number" })
-    .int("must be an integer")
-    .min(0, "must be between 0 and 19")
-    .max(19, "must be between 0 and 19")
-    .default(DATABASE_THREAD_NICE),
+  AGENTGATE_PGLITE_NICE: z
+    .union([z.literal("idle"), z.coerce.number().int(PRIORITY).min(0, PRIORITY).max(19, PRIORITY)], {
+      error: PRIORITY,
+    })
+    .default(DATABASE_THREAD_PRIORITY),
   AGENTGATE_CAPTURE_CLEANUP_MS: z.coerce
     .number({ error: "must be a number" })
     .int("must be an integer")
@@ -133,8 +133,8 @@ export type Config = {
    * (`defaultEventFlushMs` in src/events/recorder.ts).
    */
   eventFlushMs: number | undefined;
-  /** The embedded database thread's nice value (Linux; see `DATABASE_THREAD_NICE`). */
-  pgliteNice: number;
+  /** How the embedded database thread yields the CPUs (Linux; see `DATABASE_THREAD_PRIORITY`). */
+  pgliteNice: DatabaseThreadPriority;
   /** How often expired captures are deleted (each agent's retention); 0 turns the job off. */
   captureCleanupMs: number;
   /** How often running fine-tune jobs are asked about; 0 turns the follower off. */

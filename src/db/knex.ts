@@ -9,7 +9,7 @@ import knex, { type Knex } from "knex";
 import ClientPgLite from "knex-pglite";
 import pg from "pg";
 import type { Logger } from "pino";
-import { PGliteThread } from "./pglite-thread.js";
+import { type DatabaseThreadPriority, PGliteThread } from "./pglite-thread.js";
 
 // int8 (counts, bigserial ids) as numbers, as PGlite already returns them; our values stay far
 // below 2^53.
@@ -31,8 +31,8 @@ export type DbOptions = {
   /** Embedded only: keep the database in memory (tests). */
   inMemory?: boolean;
   poolMax?: number;
-  /** Embedded only: the database thread's nice value (default `DATABASE_THREAD_NICE`). */
-  nice?: number;
+  /** Embedded only: how the database thread yields the CPUs (default `DATABASE_THREAD_PRIORITY`). */
+  nice?: DatabaseThreadPriority;
 };
 
 /** knex's own warnings (e.g. "Acquire connection error") as single log lines, not stack dumps. */

@@ -4,7 +4,7 @@
  * admin or report query held the data plane's event loop for as long as it ran (most of a
  * millisecond per batch of 25 events: the PGlite gateway's p99 excess in docs/benchmarks.md).
  * Here a worker thread owns the PGlite instance, at a lower CPU priority than the data plane (see
- * `DATABASE_THREAD_NICE`); the main thread holds a stand-in with the part of PGlite's API that
+ * `DATABASE_THREAD_PRIORITY`); the main thread holds a stand-in with the part of PGlite's API that
  * knex-pglite and agentgate use (`waitReady`, `query`, `listen`, `close`).
  *
  * Queries keep PGlite's semantics: one session, statements in the order they were sent (knex's
@@ -22,9 +22,12 @@ const { parentPort, workerData } = require("node:worker_threads");
 const { PGlite } = require(workerData.pglite);
 const db = new PGlite(workerData.dataDir);
 try {
-  // Linux: a thread's nice value is set through its thread id (elsewhere this is skipped).
+  // Linux: a thread's nice value is set through its thread id (elsewhere this is skipped). The
+  // nice value first: it stays the fallback where SCHED_IDLE cannot be set (no chrt).
   const tid = Number(require("node:fs").readlinkSync("/proc/thread-self").split("/").pop());
   require("node:os").setPriority(tid, workerData.nice);
+  if (workerData.idle)
+    require("node:child_process").execFileSync("chrt", ["--idle", "--pid", "0", String(tid)], { stdio: "ignore", timeout: 5000 });
 } catch {}
 const unlisten = new Map();
 const reply = (id, result) => parentPort.postMessage({ id, result });
@@ -51,17 +54,30 @@ parentPort.on("message", async (m) => {
 `;
 
 /**
- * The database thread's nice value (Linux), by default; `AGENTGATE_PGLITE_NICE` sets another.
- * Event batches are background work: when the CPUs of a small machine are all busy, the data
- * plane's thread should get them first, and the batches wait a little and grow (a bigger batch
- * costs less per row). At the lowest priority, 19, a batch that is running gives way at once to
- * a call waking up, which takes the batches' bursts out of the calls' tail latency (four same-run
- * A/Bs against +5, either order: added p99 1.34 vs 2.48 ms, 1.72 vs 2.20, 1.31 vs 2.47, 2.30 vs
- * 2.32; CPU per call the same within noise; docs/benchmarks.md). It still runs at full speed on
- * an idle core and kept up at saturation on two (no event spooled over 25 s at ~6,000 calls/s);
- * when it cannot, events queue, then spool, and none is lost. Raising a nice value needs no
- * privilege; lowering it back does, hence a setting rather than a dynamic value.
+ * How the database thread yields the CPUs to the data plane (Linux). Event batches are background
+ * work: when the CPUs of a small machine are busy, the data plane's threads should get them first,
+ * and the batches wait a little and grow (a bigger batch costs less per row).
+ *
+ * `"idle"`, the default: the Linux SCHED_IDLE policy (set with util-linux's `chrt`, which needs no
+ * privilege to lower a thread's policy), on top of nice 19. The scheduler then treats a CPU that
+ * runs only this thread as free: a call waking up takes it at once instead of waiting behind a
+ * batch, and neither the data plane's garbage-collector helpers nor the other processes on the
+ * machine queue behind it. Nice 19 alone still left the PGlite gateway's slowest calls mostly
+ * during batch writes on a 2-CPU VM; with SCHED_IDLE they no longer were (docs/benchmarks.md).
+ * Without `chrt` (or off Linux) the thread keeps nice 19.
+ *
+ * A number 0–19: that nice value alone, in the normal policy (`AGENTGATE_PGLITE_NICE`). At 19, a
+ * batch that is running gives way to a call waking up (four same-run A/Bs against +5, either
+ * order: added p99 1.34 vs 2.48 ms, 1.72 vs 2.20, 1.31 vs 2.47, 2.30 vs 2.32).
+ *
+ * The price of either: a thread that yields gets little CPU while the machine is saturated, so at
+ * saturation events queue (then spool; none is lost) and admin or report queries wait until load
+ * drops. Raising a nice value or moving to SCHED_IDLE needs no privilege; going back does, hence
+ * a setting rather than a dynamic value.
  */
+export type DatabaseThreadPriority = "idle" | number;
+export const DATABASE_THREAD_PRIORITY: DatabaseThreadPriority = "idle";
+/** The nice value under SCHED_IDLE, and where SCHED_IDLE cannot be set. */
 export const DATABASE_THREAD_NICE = 19;
 
 type Reply = { id: number; result?: unknown; error?: Record<string, unknown> & { message: string } };
@@ -84,11 +100,12 @@ export class PGliteThread {
   private dead: Error | null = null;
 
   /** `dataDir` undefined: an in-memory database. */
-  constructor(dataDir: string | undefined, nice = DATABASE_THREAD_NICE) {
+  constructor(dataDir: string | undefined, priority: DatabaseThreadPriority = DATABASE_THREAD_PRIORITY) {
     const pglite = createRequire(import.meta.url).resolve("@electric-sql/pglite");
+    const idle = priority === "idle";
     this.worker = new Worker(WORKER_SOURCE, {
       eval: true,
-      workerData: { pglite, dataDir, nice },
+      workerData: { pglite, dataDir, nice: idle ? DATABASE_THREAD_NICE : priority, idle },
     });
     // Only calls in flight keep the process alive (a CLI command exits when its work is done).
     this.worker.unref();

@@ -3,6 +3,7 @@
  * recorder runs. Every path is idempotent on the request id, so a batch written twice (a replay
  * after a write whose answer was lost) stores each event once.
  */
+import { setImmediate } from "node:timers/promises";
 import type { Knex } from "knex";
 import type { Logger } from "pino";
 import type { CaptureRecord } from "../capture/capture.js";
@@ -107,7 +108,7 @@ async function insertBatch(db: Knex, events: InferenceEvent[], log: Logger): Pro
  * micro-benchmark, no measurable gain inside the loaded gateway; docs/benchmarks.md.)
  */
 async function insertEventRows(q: Knex | Knex.Transaction, rows: InferenceEvent[]): Promise<void> {
-  const json = JSON.stringify(rows);
+  const json = await jsonInSlices(rows);
   // Inside a transaction (captures) the statement must run on its connection, through knex.
   if (q.isTransaction) {
     await q.raw(INSERT_EVENTS_KNEX, [json]);
@@ -140,4 +141,23 @@ function captureRow(e: InferenceEvent, c: CaptureRecord) {
     truncated: c.truncated,
     bytes: c.bytes,
   };
+}
+
+/**
+ * Events per slice of a batch's JSON text. One `JSON.stringify` of a 500-event batch (PGlite's)
+ * held the event loop 1–2 ms every flush, and the calls arriving meanwhile waited: in the PGlite
+ * gateway at 1,000 calls/s, 5–30% of the calls above the p99 overlapped one. Slices of 100 with
+ * the event loop let through between them take a fifth of that at a time, for the same total
+ * work. PostgreSQL's batches (≤ 100) are one slice.
+ */
+const SLICE = 100;
+
+async function jsonInSlices(rows: InferenceEvent[]): Promise<string> {
+  if (rows.length <= SLICE) return JSON.stringify(rows);
+  const parts: string[] = [];
+  for (let i = 0; i < rows.length; i += SLICE) {
+    if (i > 0) await setImmediate();
+    parts.push(JSON.stringify(rows.slice(i, i + SLICE)).slice(1, -1));
+  }
+  return `[${parts.join(",")}]`;
 }

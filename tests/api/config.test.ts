@@ -26,7 +26,7 @@ describe("loadConfig", () => {
       logLevel: "info",
       maxBodyBytes: 10 * 1024 * 1024,
       eventFlushMs: undefined,
-      pgliteNice: 19,
+      pgliteNice: "idle",
     });
     // Unset, the event batches wait by storage: the embedded database's statements cost more.
     expect([defaultEventFlushMs("postgres"), defaultEventFlushMs("pglite")]).toEqual([25, 500]);
@@ -54,6 +54,8 @@ describe("loadConfig", () => {
     });
     expect(loadConfig({ PORT: "0" }).port).toBe(0);
     expect(loadConfig({ AGENTGATE_EVENT_FLUSH_MS: "250" }).eventFlushMs).toBe(250);
+    expect(loadConfig({}).pgliteNice).toBe("idle");
+    expect(loadConfig({ AGENTGATE_PGLITE_NICE: "idle" }).pgliteNice).toBe("idle");
     expect(loadConfig({ AGENTGATE_PGLITE_NICE: "0" }).pgliteNice).toBe(0);
     expect(loadConfig({ AGENTGATE_PGLITE_NICE: "5" }).pgliteNice).toBe(5);
     expect(loadConfig({ AGENTGATE_PROXY_AUTH: "on" }).proxyAuth).toBe(true);
@@ -85,6 +87,7 @@ describe("loadConfig", () => {
     ["AGENTGATE_PGLITE_NICE", "-1"],
     ["AGENTGATE_PGLITE_NICE", "20"],
     ["AGENTGATE_PGLITE_NICE", "low"],
+    ["AGENTGATE_PGLITE_NICE", "2.5"],
   ])("%s=%s stops the start with an error naming the variable", (variable, value) => {
     const err = configError({ [variable]: value });
     expect(err.variable).toBe(variable);

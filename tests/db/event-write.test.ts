@@ -171,5 +171,21 @@ for (const backend of backends()) {
       expect(rows.map((r) => r.request_id).sort()).toEqual([...new Set(ids)].sort());
       expect(rows.find((r) => r.request_id === second[1]?.request_id)?.session_id).toBe("s,2");
     });
+
+    it("writes a batch longer than one JSON slice (100 events) whole, every value in place", async () => {
+      // 250 events: three slices, the last one short; awkward text across the slice boundaries.
+      const events = Array.from({ length: 250 }, (_, i) =>
+        event({ session_id: AWKWARD[i % AWKWARD.length] ?? null, prompt_tokens: i }),
+      );
+      expect(await insertEvents(h.db, events, log)).toBe(0);
+      const rows = await stored(events.map((e) => e.request_id));
+      expect(rows).toHaveLength(250);
+      const byId = new Map(rows.map((r) => [r.request_id, r]));
+      for (const e of events) {
+        const row = byId.get(e.request_id);
+        expect(row?.session_id).toBe(e.session_id);
+        expect(row?.prompt_tokens).toBe(e.prompt_tokens);
+      }
+    });
   });
 }

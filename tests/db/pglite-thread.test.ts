@@ -3,13 +3,16 @@
  * notifications delivered, the main thread free while a query runs, and a dead thread failing
  * calls instead of hanging them.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterEach, describe, expect, it } from "vitest";
 import { openDb } from "../../src/db/knex.js";
-import { DATABASE_THREAD_NICE, PGliteThread } from "../../src/db/pglite-thread.js";
+import { DATABASE_THREAD_NICE, DATABASE_THREAD_PRIORITY, PGliteThread } from "../../src/db/pglite-thread.js";
 import { sqlStateOf } from "../../src/errors.js";
+
+const SCHED_OTHER = 0;
+const SCHED_IDLE = 5;
 
 describe("PGliteThread", () => {
   const open: PGliteThread[] = [];
@@ -38,24 +41,29 @@ describe("PGliteThread", () => {
   });
 
   it.runIf(process.platform === "linux")("runs at a lower CPU priority than the data plane", async () => {
-    // Field 19 of /proc/<pid>/task/<tid>/stat is the thread's nice value.
-    const niceThreads = (nice: number) =>
+    // Fields 19 and 41 of /proc/<pid>/task/<tid>/stat: the thread's nice value and its
+    // scheduling policy (0 normal, 5 SCHED_IDLE).
+    const threads = (nice: number, policy: number) =>
       readdirSync("/proc/self/task").filter((tid) => {
         const fields = readFileSync(`/proc/self/task/${tid}/stat`, "utf8").split(") ")[1]?.split(" ");
-        return Number(fields?.[16]) === nice;
+        return Number(fields?.[16]) === nice && Number(fields?.[38]) === policy;
       }).length;
-    const before = niceThreads(DATABASE_THREAD_NICE);
+    // SCHED_IDLE is set with util-linux's chrt; without it the thread keeps nice 19 alone.
+    const hasChrt = (process.env.PATH ?? "").split(":").some((dir) => existsSync(path.join(dir, "chrt")));
+    const policy = hasChrt ? SCHED_IDLE : SCHED_OTHER;
+    const before = threads(DATABASE_THREAD_NICE, policy);
     const db = start();
     await db.waitReady;
+    expect(DATABASE_THREAD_PRIORITY).toBe("idle");
     expect(DATABASE_THREAD_NICE).toBe(19);
-    expect(niceThreads(DATABASE_THREAD_NICE)).toBe(before + 1);
+    expect(threads(DATABASE_THREAD_NICE, policy)).toBe(before + 1);
     expect(os.getPriority()).toBe(0);
-    // AGENTGATE_PGLITE_NICE's way in: another value for the thread.
-    const beforeTen = niceThreads(10);
+    // AGENTGATE_PGLITE_NICE's way in: a nice value alone, in the normal policy.
+    const beforeTen = threads(10, SCHED_OTHER);
     const other = new PGliteThread(undefined, 10);
     open.push(other);
     await other.waitReady;
-    expect(niceThreads(10)).toBe(beforeTen + 1);
+    expect(threads(10, SCHED_OTHER)).toBe(beforeTen + 1);
   });
 
   it("rejects with the PostgreSQL error fields, and goes on working", async () => {
