@@ -30,8 +30,9 @@ export const KNOBS = {
   BENCH_DIAG: ["", "1: add target gateway-noev (PGlite, every event discarded) to show what recording costs"],
   BENCH_AB: [
     "",
-    "add target gateway-ab (PGlite) started with these settings, e.g. AGENTGATE_EVENT_FLUSH_MS=250 (comma-separated; NODE_FLAGS=... replaces the server's Node flags on the command line, where any V8 flag is allowed; NODE_OPTIONS=... replaces them through the environment): a same-run A/B against target gateway",
+    "add target gateway-ab (PGlite, or BENCH_AB_STORAGE) started with these settings, e.g. AGENTGATE_EVENT_FLUSH_MS=250 (comma-separated; NODE_FLAGS=... replaces the server's Node flags on the command line, where any V8 flag is allowed; NODE_OPTIONS=... replaces them through the environment): a same-run A/B against target gateway",
   ],
+  BENCH_AB_STORAGE: ["pglite", "storage of target gateway-ab: pglite | postgres"],
   BENCH_JSON: ["", "write every raw result to this JSON file"],
 } as const;
 export type Knob = keyof typeof KNOBS;
@@ -99,12 +100,17 @@ export const opt = {
   json: knob("BENCH_JSON"),
   diag: knob("BENCH_DIAG") === "1",
   ab: abSettings(knob("BENCH_AB")),
+  abStorage: knob("BENCH_AB_STORAGE"),
   eventFlushMs: knob("BENCH_EVENT_FLUSH_MS"),
   quiet: Number(knob("BENCH_QUIET")) || 0,
 };
 if (knob("BENCH_PG_URL")) process.env.BENCH_PG_URL = knob("BENCH_PG_URL");
 if ([...opt.phases].some((p) => !["closed", "open", "stream"].includes(p))) {
   console.error("BENCH_PHASES takes closed, open and stream, comma-separated");
+  process.exit(2);
+}
+if (!["pglite", "postgres"].includes(opt.abStorage)) {
+  console.error("BENCH_AB_STORAGE must be pglite or postgres");
   process.exit(2);
 }
 if (!["pglite", "postgres", "both", "auto"].includes(opt.db)) {

@@ -141,7 +141,7 @@ async function main(): Promise<void> {
     );
 
   let pgProblem: string | null = null;
-  if (opt.db !== "pglite") pgProblem = await pgReachable();
+  if (opt.db !== "pglite" || opt.abStorage === "postgres") pgProblem = await pgReachable();
   const usePglite = opt.db !== "postgres";
   const usePg =
     (opt.db === "postgres" || opt.db === "both" || opt.db === "auto") && (opt.db !== "auto" || !pgProblem);
@@ -170,7 +170,15 @@ async function main(): Promise<void> {
     targets.push(await startGateway("gateway-pg", upstream.url, db));
   }
   if (opt.diag) targets.push(await startGateway("gateway-noev", upstream.url, null, true));
-  if (opt.ab) targets.push(await startGateway("gateway-ab", upstream.url, null, false, opt.ab));
+  if (opt.ab) {
+    let db: Awaited<ReturnType<typeof createBenchDatabase>> | null = null;
+    if (opt.abStorage === "postgres") {
+      if (pgProblem) throw new Error(`BENCH_AB_STORAGE=postgres: PostgreSQL is not reachable: ${pgProblem}`);
+      db = await createBenchDatabase();
+      dbs.push(db);
+    }
+    targets.push(await startGateway("gateway-ab", upstream.url, db, false, opt.ab));
+  }
   for (const t of targets) await check(t);
   const pools = new Map(
     targets.map((t) => [t.name, loadPool(t.url, Math.max(opt.connections, opt.streamConnections))]),

@@ -77,10 +77,13 @@ const SPOOL_PREFIX = "events-";
  * PGlite a statement's fixed cost is ~0.7 ms of the gateway's own CPU when measured alone
  * (WebAssembly, in process; ~2–3 ms inside a loaded gateway) against ~25 µs a row: 500 ms instead
  * of 100 took ~18% off the PGlite gateway's CPU per call at 1,000 calls/s (docs/benchmarks.md).
- * Native PostgreSQL spends a statement's cost in its own backend, so it waits only 25 ms.
+ * Native PostgreSQL spends a statement's cost in its own backend, and still each commit costs:
+ * 100 ms instead of 25 halved the backend's CPU per event at 1,000 calls/s (22–25 against 42–47
+ * µs) and took 10% off the gateway's own (two same-run A/Bs, either order; docs/benchmarks.md),
+ * for at most 100 ms of events that a kill running no code can lose.
  */
 export function defaultEventFlushMs(storage: "postgres" | "pglite"): number {
-  return storage === "pglite" ? 500 : 25;
+  return storage === "pglite" ? 500 : 100;
 }
 
 /**
@@ -122,7 +125,7 @@ export class EventRecorder {
     this.batchSize = opts.batchSize ?? 500;
     this.maxQueue = opts.maxQueue ?? 50_000;
     this.retryAfterMs = opts.retryAfterMs ?? 1_000;
-    this.flushIntervalMs = opts.flushIntervalMs ?? 25;
+    this.flushIntervalMs = opts.flushIntervalMs ?? 100;
     this.replayIntervalMs = opts.replayIntervalMs ?? 500;
     mkdirSync(opts.spoolDir, { recursive: true });
     this.spoolFile = this.newSpoolFile();

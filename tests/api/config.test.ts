@@ -29,7 +29,7 @@ describe("loadConfig", () => {
       pgliteNice: "idle",
     });
     // Unset, the event batches wait by storage: the embedded database's statements cost more.
-    expect([defaultEventFlushMs("postgres"), defaultEventFlushMs("pglite")]).toEqual([25, 500]);
+    expect([defaultEventFlushMs("postgres"), defaultEventFlushMs("pglite")]).toEqual([100, 500]);
     expect([defaultEventBatchSize("postgres"), defaultEventBatchSize("pglite")]).toEqual([100, 500]);
   });
 
