@@ -13,13 +13,14 @@
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { startBareProxy } from "./bare-proxy.js";
+import { type Mark, recordStalls } from "./stalls.js";
 import { startBenchUpstream } from "./upstream.js";
 
 export type ToChild = { type: "cpu"; id: number } | { type: "profile"; file?: string } | { type: "stop" };
 export type FromChild =
   | { type: "ready"; url: string }
   | { type: "profiled" }
-  | { type: "cpu"; id: number; user: number; system: number; rss: number };
+  | { type: "cpu"; id: number; user: number; system: number; rss: number; marks?: Mark[] };
 
 type Served = { url: string; settle?: () => Promise<void>; close(): Promise<void> };
 
@@ -47,6 +48,7 @@ async function start(role: string | undefined, arg: string | undefined): Promise
       const ag = await startAgentgate(loadConfig(process.env));
       // Diagnosis only (BENCH_DIAG): drop every event, to show what recording costs.
       if (process.env.BENCH_DISCARD_EVENTS === "1") ag.recorder.record = () => {};
+      if (process.env.BENCH_STALLS === "1") takeMarks = recordStalls(ag.recorder);
       return { url: ag.url, settle: () => ag.recorder.flush(), close: () => ag.close() };
     }
     default:
@@ -55,6 +57,8 @@ async function start(role: string | undefined, arg: string | undefined): Promise
 }
 
 const send = (m: FromChild) => process.send?.(m);
+/** BENCH_STALLS: the gateway's pauses since the last CPU reading (see stalls.ts). */
+let takeMarks: (() => Mark[]) | undefined;
 
 const served = await start(process.argv[2], process.argv[3]);
 let inspector: Session | null = null;
@@ -91,7 +95,7 @@ process.on("message", (m: ToChild) => {
   else if (m.type === "cpu") {
     void (served.settle?.() ?? Promise.resolve()).then(() => {
       const { user, system } = process.cpuUsage();
-      send({ type: "cpu", id: m.id, user, system, rss: process.memoryUsage.rss() });
+      send({ type: "cpu", id: m.id, user, system, rss: process.memoryUsage.rss(), marks: takeMarks?.() });
     });
   } else if (m.type === "stop") {
     void served.close().finally(() => process.exit(0));

@@ -33,6 +33,10 @@ export const KNOBS = {
     "add target gateway-ab (PGlite, or BENCH_AB_STORAGE) started with these settings, e.g. AGENTGATE_EVENT_FLUSH_MS=250 (comma-separated; NODE_FLAGS=... replaces the server's Node flags on the command line, where any V8 flag is allowed; NODE_OPTIONS=... replaces them through the environment): a same-run A/B against target gateway",
   ],
   BENCH_AB_STORAGE: ["pglite", "storage of target gateway-ab: pglite | postgres"],
+  BENCH_STALLS: [
+    "",
+    "1: for each gateway's calls above the p99 (open loop), report which of its pauses they overlapped: GC, event batches",
+  ],
   BENCH_JSON: ["", "write every raw result to this JSON file"],
 } as const;
 export type Knob = keyof typeof KNOBS;
@@ -101,6 +105,7 @@ export const opt = {
   diag: knob("BENCH_DIAG") === "1",
   ab: abSettings(knob("BENCH_AB")),
   abStorage: knob("BENCH_AB_STORAGE"),
+  stalls: knob("BENCH_STALLS") === "1",
   eventFlushMs: knob("BENCH_EVENT_FLUSH_MS"),
   quiet: Number(knob("BENCH_QUIET")) || 0,
 };

@@ -12,6 +12,7 @@
  * Every answer is checked: status 200 and, for streams, a last event `data: [DONE]`.
  */
 import { Pool } from "undici";
+import type { Call } from "./stalls.js";
 
 export type Request = { path: string; headers: Record<string, string>; body: Buffer; stream: boolean };
 
@@ -43,6 +44,8 @@ export type OpenResult = {
   latency: Summary;
   service: Summary;
   sendLate: Summary;
+  /** With `keepCalls`: each call's scheduled send (ms since the epoch) and latency (BENCH_STALLS). */
+  calls?: Call[];
 };
 
 export function summarize(values: Float64Array | number[]): Summary {
@@ -139,12 +142,14 @@ export function openLoop(
   r: Request | ((k: number) => Request),
   rate: number,
   ms: number,
+  keepCalls = false,
 ): Promise<OpenResult> {
   const requestOf = typeof r === "function" ? r : () => r;
   const total = Math.max(1, Math.round((rate * ms) / 1000));
   const interval = 1000 / rate;
   const latency: number[] = [];
   const service: number[] = [];
+  const calls: Call[] = [];
   const sendLate = new Float64Array(total);
   let errors = 0;
   let finished = 0;
@@ -160,6 +165,7 @@ export function openLoop(
             const now = performance.now();
             latency.push(now - scheduled);
             service.push(now - sentAt);
+            if (keepCalls) calls.push([performance.timeOrigin + scheduled, now - scheduled]);
           },
           () => {
             errors++;
@@ -177,6 +183,7 @@ export function openLoop(
               latency: summarize(latency),
               service: summarize(service),
               sendLate: summarize(sendLate),
+              ...(keepCalls ? { calls } : {}),
             });
           }
         });

@@ -14,6 +14,7 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { FromChild, ToChild } from "./child.js";
+import type { Mark } from "./stalls.js";
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url));
 let childScript = path.join(BENCH_DIR, "child.ts");
@@ -41,7 +42,7 @@ export function buildChildren(outDir: string): void {
   childExecArgv = [];
 }
 
-export type Cpu = { user: number; system: number; rss: number };
+export type Cpu = { user: number; system: number; rss: number; marks?: Mark[] };
 
 export class Proc {
   private nextId = 1;
@@ -55,7 +56,7 @@ export class Proc {
   ) {
     child.on("message", (m: FromChild) => {
       if (m.type !== "cpu") return;
-      this.waiting.get(m.id)?.({ user: m.user, system: m.system, rss: m.rss });
+      this.waiting.get(m.id)?.({ user: m.user, system: m.system, rss: m.rss, marks: m.marks });
       this.waiting.delete(m.id);
     });
     this.exited = new Promise((resolve) => child.once("exit", () => resolve()));

@@ -22,6 +22,7 @@ import { type ClosedResult, closedLoop, loadPool, type OpenResult, openLoop } fr
 import { createBenchDatabase, pgAdminUrl, pgReachable } from "./postgres.js";
 import { buildChildren, machineBusyUs, Proc, procCpuUs } from "./procs.js";
 import { summarizeProfile } from "./profile.js";
+import { type Attribution, attribute, type Mark } from "./stalls.js";
 import { type CpuUs, fmt, heapReport, median, type Phase, report, runs } from "./tables.js";
 import {
   buildDir,
@@ -43,6 +44,8 @@ let upstream: Proc;
 
 type Snap = {
   proxy: number | null;
+  /** BENCH_STALLS: the gateway's pauses since the previous snapshot. */
+  marks: Mark[] | undefined;
   upstream: number;
   loadgen: number;
   db: Map<number, number> | null;
@@ -59,6 +62,7 @@ async function snapshot(t: Target): Promise<Snap> {
   for (const us of db?.values() ?? []) ours += us;
   return {
     proxy: proxy ? proxy.user + proxy.system : null,
+    marks: proxy?.marks,
     upstream: up.user + up.system,
     loadgen: self.user + self.system,
     db: db ?? null,
@@ -107,7 +111,12 @@ async function measure(round: number, phase: Phase, t: Target, fn: () => Promise
     0,
     (after.machine - before.machine - (after.ours - before.ours)) / ((after.at - before.at) * 1000),
   );
-  runs.push({ round, phase, target: t.name, result, cpuUs, otherCores });
+  let stalls: Attribution | undefined;
+  if ("calls" in result && result.calls) {
+    if (after.marks) stalls = attribute(result.calls, after.marks);
+    delete result.calls;
+  }
+  runs.push({ round, phase, target: t.name, result, cpuUs, otherCores, ...(stalls ? { stalls } : {}) });
   const ok = result.ok;
   const lat = "service" in result ? result.latency : result.latency;
   console.log(
@@ -225,7 +234,7 @@ async function main(): Promise<void> {
     if (opt.phases.has("open"))
       for (const t of order)
         await measure(round, "open", t, () =>
-          openLoop(poolOf(t), JSON_REQ, opt.rate, opt.rateSeconds * 1000),
+          openLoop(poolOf(t), JSON_REQ, opt.rate, opt.rateSeconds * 1000, opt.stalls && t.gateway),
         );
     if (opt.phases.has("stream"))
       for (const t of order)
