@@ -62,8 +62,9 @@ parentPort.on("message", async (m) => {
  * privilege to lower a thread's policy), on top of nice 19. The scheduler then treats a CPU that
  * runs only this thread as free: a call waking up takes it at once instead of waiting behind a
  * batch, and neither the data plane's garbage-collector helpers nor the other processes on the
- * machine queue behind it. Nice 19 alone still left the PGlite gateway's slowest calls mostly
- * during batch writes on a 2-CPU VM; with SCHED_IDLE they no longer were (docs/benchmarks.md).
+ * machine queue behind it. On a 2-CPU VM with nice 19 alone, 12–63% of the PGlite gateway's calls
+ * above the p99 overlapped a batch write (3–5% of all calls did); with SCHED_IDLE, 3–22%, and the
+ * added p99 fell from 1.38 to 0.97 ms (same-run A/B; docs/benchmarks.md, `BENCH_STALLS`).
  * Without `chrt` (or off Linux) the thread keeps nice 19.
  *
  * A number 0–19: that nice value alone, in the normal policy (`AGENTGATE_PGLITE_NICE`). At 19, a
