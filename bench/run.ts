@@ -19,7 +19,7 @@ import path from "node:path";
 import { SERVER_NODE_FLAGS } from "../src/node-flags.js";
 import { KNOBS, type Knob, knob, opt } from "./knobs.js";
 import { type ClosedResult, closedLoop, loadPool, type OpenResult, openLoop } from "./load.js";
-import { createBenchDatabase, pgAdminUrl, pgReachable } from "./postgres.js";
+import { type BenchDatabase, createBenchDatabase, pgAdminUrl, pgReachable } from "./postgres.js";
 import { buildChildren, machineBusyUs, Proc, procCpuUs } from "./procs.js";
 import { summarizeProfile } from "./profile.js";
 import { type Attribution, attribute, type Mark } from "./stalls.js";
@@ -180,7 +180,7 @@ async function main(): Promise<void> {
   }
   if (opt.diag) targets.push(await startGateway("gateway-noev", upstream.url, null, true));
   if (opt.ab) {
-    let db: Awaited<ReturnType<typeof createBenchDatabase>> | null = null;
+    let db: BenchDatabase | null = null;
     if (opt.abStorage === "postgres") {
       if (pgProblem) throw new Error(`BENCH_AB_STORAGE=postgres: PostgreSQL is not reachable: ${pgProblem}`);
       db = await createBenchDatabase();

@@ -9,6 +9,7 @@
  */
 import { constants, PerformanceObserver } from "node:perf_hooks";
 import type { EventRecorder } from "../src/events/recorder.js";
+import { summarize } from "./load.js";
 
 /** [what, start (ms since the epoch), duration (ms)] */
 export type Mark = [string, number, number];
@@ -58,8 +59,7 @@ export type Attribution = {
 };
 
 export function attribute(calls: Call[], marks: Mark[]): Attribution {
-  const sorted = calls.map((c) => c[1]).sort((a, b) => a - b);
-  const p99 = sorted[Math.min(sorted.length - 1, Math.ceil(0.99 * sorted.length) - 1)] ?? Number.NaN;
+  const { p99 } = summarize(calls.map((c) => c[1]));
   const byStart = [...marks].sort((a, b) => a[1] - b[1]);
   const longest = byStart.reduce((m, x) => Math.max(m, x[2]), 0);
   const overlapping = ([at, latency]: Call) => {

@@ -31,7 +31,7 @@ export const median = (xs: number[]): number => {
   return a.length % 2 ? (a[m] as number) : ((a[m - 1] as number) + (a[m] as number)) / 2;
 };
 /** A Markdown table; the first `left` columns are text (left-aligned), the others numbers. */
-export function table(head: string[], rows: string[][], left = 1): string {
+function table(head: string[], rows: string[][], left = 1): string {
   const w = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
   const cell = (c: string, i: number) => (i < left ? c.padEnd(w[i] as number) : c.padStart(w[i] as number));
   const line = (cells: string[]) => `| ${cells.map(cell).join(" | ")} |`;
@@ -215,7 +215,7 @@ export function report(targets: Target[], meta: Record<string, string>): string 
     ]);
   }
   out.push(table(["gateway", "target", "measured: median (each round)", "result"], rows, 4));
-  if (opt.stalls) out.push(stallsReport(runs));
+  if (opt.stalls) out.push(stallsReport());
   out.push(
     `\n${Object.entries(meta)
       .map(([k, v]) => `- ${k}: ${v}`)
@@ -242,14 +242,14 @@ export function heapReport(name: string, file: string, calls: number, top: numbe
 }
 
 /** The report's section: per gateway and cause, the share of the slow calls in each round. */
-export function stallsReport(all: { target: string; round: number; stalls?: Attribution }[]): string {
+function stallsReport(): string {
   const out = [
     "\n### What each gateway was doing during its calls at or above the p99 (BENCH_STALLS, open loop)\n",
     "A call counts under every pause it overlapped. Share of all calls: what chance alone gives.\n",
   ];
   const pct = (x: number, digits = 0) => `${(x * 100).toFixed(digits)}%`;
-  for (const target of [...new Set(all.filter((r) => r.stalls).map((r) => r.target))]) {
-    const rounds = all.filter((r) => r.target === target && r.stalls) as { stalls: Attribution }[];
+  for (const target of [...new Set(runs.filter((r) => r.stalls).map((r) => r.target))]) {
+    const rounds = runs.filter((r) => r.target === target && r.stalls) as (Run & { stalls: Attribution })[];
     const causes = [...new Set(rounds.flatMap((r) => Object.keys(r.stalls.causes)))].sort();
     const rows = causes.map((what) => {
       const share = (i: 0 | 1) => rounds.map((r) => r.stalls.causes[what]?.[i] ?? 0);

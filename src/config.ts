@@ -134,7 +134,7 @@ export type Config = {
    */
   eventFlushMs: number | undefined;
   /** How the embedded database thread yields the CPUs (Linux; see `DATABASE_THREAD_PRIORITY`). */
-  pgliteNice: DatabaseThreadPriority;
+  pglitePriority: DatabaseThreadPriority;
   /** How often expired captures are deleted (each agent's retention); 0 turns the job off. */
   captureCleanupMs: number;
   /** How often running fine-tune jobs are asked about; 0 turns the follower off. */
@@ -202,7 +202,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     guardrailIntervalMs: e.AGENTGATE_GUARDRAIL_INTERVAL_MS,
     captureCleanupMs: e.AGENTGATE_CAPTURE_CLEANUP_MS,
     eventFlushMs: e.AGENTGATE_EVENT_FLUSH_MS,
-    pgliteNice: e.AGENTGATE_PGLITE_NICE,
+    pglitePriority: e.AGENTGATE_PGLITE_NICE,
     mlflow: e.MLFLOW_TRACKING_URI
       ? {
           trackingUri: e.MLFLOW_TRACKING_URI,

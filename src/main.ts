@@ -94,7 +94,7 @@ async function assemble(
     databaseUrl: config.databaseUrl,
     dataDir: config.dataDir,
     inMemory: opts.inMemory,
-    nice: config.pgliteNice,
+    threadPriority: config.pglitePriority,
   };
   const dbHandle = openDb(dbOpts, log);
   started.push(() => dbHandle.close());

@@ -32,7 +32,7 @@ export type DbOptions = {
   inMemory?: boolean;
   poolMax?: number;
   /** Embedded only: how the database thread yields the CPUs (default `DATABASE_THREAD_PRIORITY`). */
-  nice?: DatabaseThreadPriority;
+  threadPriority?: DatabaseThreadPriority;
 };
 
 /** knex's own warnings (e.g. "Acquire connection error") as single log lines, not stack dumps. */
@@ -61,7 +61,7 @@ export function openDb(opts: DbOptions, log?: Logger): DbHandle {
     mkdirSync(dir, { recursive: true });
   }
   // knex-pglite drives it through the same calls as a PGlite instance (see pglite-thread.ts).
-  const pglite = new PGliteThread(dir, opts.nice);
+  const pglite = new PGliteThread(dir, opts.threadPriority);
   const db = knex({
     client: ClientPgLite as unknown as typeof knex.Client,
     dialect: "postgres",

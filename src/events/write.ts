@@ -146,7 +146,7 @@ function captureRow(e: InferenceEvent, c: CaptureRecord) {
 /**
  * Events per slice of a batch's JSON text. One `JSON.stringify` of a 500-event batch (PGlite's)
  * held the event loop 1–2 ms every flush, and the calls arriving meanwhile waited: in the PGlite
- * gateway at 1,000 calls/s, 5–30% of the calls above the p99 overlapped one. Slices of 100 with
+ * gateway at 1,000 calls/s, 5–13% of the calls above the p99 overlapped one. Slices of 100 with
  * the event loop let through between them take a fifth of that at a time, for the same total
  * work. PostgreSQL's batches (≤ 100) are one slice.
  */

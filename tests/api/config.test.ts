@@ -26,7 +26,7 @@ describe("loadConfig", () => {
       logLevel: "info",
       maxBodyBytes: 10 * 1024 * 1024,
       eventFlushMs: undefined,
-      pgliteNice: "idle",
+      pglitePriority: "idle",
     });
     // Unset, the event batches wait by storage: the embedded database's statements cost more.
     expect([defaultEventFlushMs("postgres"), defaultEventFlushMs("pglite")]).toEqual([100, 500]);
@@ -54,10 +54,10 @@ describe("loadConfig", () => {
     });
     expect(loadConfig({ PORT: "0" }).port).toBe(0);
     expect(loadConfig({ AGENTGATE_EVENT_FLUSH_MS: "250" }).eventFlushMs).toBe(250);
-    expect(loadConfig({}).pgliteNice).toBe("idle");
-    expect(loadConfig({ AGENTGATE_PGLITE_NICE: "idle" }).pgliteNice).toBe("idle");
-    expect(loadConfig({ AGENTGATE_PGLITE_NICE: "0" }).pgliteNice).toBe(0);
-    expect(loadConfig({ AGENTGATE_PGLITE_NICE: "5" }).pgliteNice).toBe(5);
+    expect(loadConfig({}).pglitePriority).toBe("idle");
+    expect(loadConfig({ AGENTGATE_PGLITE_NICE: "idle" }).pglitePriority).toBe("idle");
+    expect(loadConfig({ AGENTGATE_PGLITE_NICE: "0" }).pglitePriority).toBe(0);
+    expect(loadConfig({ AGENTGATE_PGLITE_NICE: "5" }).pglitePriority).toBe(5);
     expect(loadConfig({ AGENTGATE_PROXY_AUTH: "on" }).proxyAuth).toBe(true);
   });
 
