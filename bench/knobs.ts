@@ -1,4 +1,6 @@
 /** The knobs of `npm run bench`: environment variables, or the same names as flags (`--rounds=5`). */
+import { existsSync } from "node:fs";
+import path from "node:path";
 
 export const KNOBS = {
   BENCH_SECONDS: ["4", "closed-loop (throughput) phase length, seconds"],
@@ -33,6 +35,10 @@ export const KNOBS = {
     "add target gateway-ab (PGlite, or BENCH_AB_STORAGE) started with these settings, e.g. AGENTGATE_EVENT_FLUSH_MS=250 (comma-separated; NODE_FLAGS=... replaces the server's Node flags on the command line, where any V8 flag is allowed; NODE_OPTIONS=... replaces them through the environment): a same-run A/B against target gateway",
   ],
   BENCH_AB_STORAGE: ["pglite", "storage of target gateway-ab: pglite | postgres"],
+  BENCH_AB_TREE: [
+    "",
+    "run target gateway-ab (added without BENCH_AB too) from this other checkout, e.g. a `git worktree` of another commit with its node_modules: a same-run A/B of two versions of the code",
+  ],
   BENCH_STALLS: [
     "",
     "1: for each gateway's calls above the p99 (open loop), report which of its pauses they overlapped: GC, event batches",
@@ -105,6 +111,7 @@ export const opt = {
   diag: knob("BENCH_DIAG") === "1",
   ab: abSettings(knob("BENCH_AB")),
   abStorage: knob("BENCH_AB_STORAGE"),
+  abTree: knob("BENCH_AB_TREE") ? path.resolve(knob("BENCH_AB_TREE")) : "",
   stalls: knob("BENCH_STALLS") === "1",
   eventFlushMs: knob("BENCH_EVENT_FLUSH_MS"),
   quiet: Number(knob("BENCH_QUIET")) || 0,
@@ -112,6 +119,10 @@ export const opt = {
 if (knob("BENCH_PG_URL")) process.env.BENCH_PG_URL = knob("BENCH_PG_URL");
 if ([...opt.phases].some((p) => !["closed", "open", "stream"].includes(p))) {
   console.error("BENCH_PHASES takes closed, open and stream, comma-separated");
+  process.exit(2);
+}
+if (opt.abTree && !existsSync(path.join(opt.abTree, "bench", "child.ts"))) {
+  console.error(`BENCH_AB_TREE: ${opt.abTree} is not an agentgate checkout (no bench/child.ts)`);
   process.exit(2);
 }
 if (!["pglite", "postgres"].includes(opt.abStorage)) {

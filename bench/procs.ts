@@ -23,12 +23,15 @@ let childExecArgv = ["--import", "tsx"];
 /**
  * Compiles bench/child.ts and everything it imports (src/, migrations/) with tsc into `outDir`
  * (which must sit inside the repository, so the compiled files find node_modules), and makes
- * `Proc.start` run the compiled child with plain node.
+ * `Proc.start` run the compiled child with plain node. With `tree`, another checkout's instead
+ * (BENCH_AB_TREE), compiled by its own tsc; nothing changes for `Proc.start`, and the compiled
+ * child's path is returned.
  */
-export function buildChildren(outDir: string): void {
-  const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc");
+export function buildChildren(outDir: string, tree?: string): string {
+  const benchDir = tree ? path.join(tree, "bench") : BENCH_DIR;
+  const tsc = createRequire(path.join(benchDir, "procs.ts")).resolve("typescript/bin/tsc");
   try {
-    execFileSync(process.execPath, [tsc, "-p", path.join(BENCH_DIR, "tsconfig.json"), "--outDir", outDir], {
+    execFileSync(process.execPath, [tsc, "-p", path.join(benchDir, "tsconfig.json"), "--outDir", outDir], {
       stdio: "pipe",
     });
   } catch (err) {
@@ -38,8 +41,10 @@ export function buildChildren(outDir: string): void {
   }
   const script = path.join(outDir, "bench", "child.js");
   if (!existsSync(script)) throw new Error(`tsc did not produce ${script}`);
+  if (tree) return script;
   childScript = script;
   childExecArgv = [];
+  return script;
 }
 
 export type Cpu = { user: number; system: number; rss: number; marks?: Mark[] };
@@ -67,9 +72,10 @@ export class Proc {
   static start(
     name: string,
     args: string[],
-    opts: { env?: NodeJS.ProcessEnv; execArgv?: string[] } = {},
+    /** `script`: a compiled child other than this checkout's (BENCH_AB_TREE). */
+    opts: { env?: NodeJS.ProcessEnv; execArgv?: string[]; script?: string } = {},
   ): Promise<Proc> {
-    const child = fork(childScript, args, {
+    const child = fork(opts.script ?? childScript, args, {
       execArgv: [...childExecArgv, ...(opts.execArgv ?? [])],
       env: opts.env ?? process.env,
       stdio: ["ignore", "inherit", "inherit", "ipc"],

@@ -25,6 +25,7 @@ import { summarizeProfile } from "./profile.js";
 import { type Attribution, attribute, type Mark } from "./stalls.js";
 import { type CpuUs, fmt, heapReport, median, type Phase, report, runs } from "./tables.js";
 import {
+  abBuildDir,
   buildDir,
   check,
   cleanup,
@@ -161,6 +162,7 @@ async function main(): Promise<void> {
 
   const built = Date.now();
   buildChildren(buildDir);
+  const abScript = opt.abTree && abBuildDir ? buildChildren(abBuildDir, opt.abTree) : undefined;
   console.log(`children compiled with tsc in ${((Date.now() - built) / 1000).toFixed(1)} s`);
   upstream = await Proc.start("upstream", ["upstream"]);
   procs.push(upstream);
@@ -179,14 +181,14 @@ async function main(): Promise<void> {
     targets.push(await startGateway("gateway-pg", upstream.url, db));
   }
   if (opt.diag) targets.push(await startGateway("gateway-noev", upstream.url, null, true));
-  if (opt.ab) {
+  if (opt.ab || opt.abTree) {
     let db: BenchDatabase | null = null;
     if (opt.abStorage === "postgres") {
       if (pgProblem) throw new Error(`BENCH_AB_STORAGE=postgres: PostgreSQL is not reachable: ${pgProblem}`);
       db = await createBenchDatabase();
       dbs.push(db);
     }
-    targets.push(await startGateway("gateway-ab", upstream.url, db, false, opt.ab));
+    targets.push(await startGateway("gateway-ab", upstream.url, db, false, opt.ab ?? {}, abScript));
   }
   for (const t of targets) await check(t);
   const pools = new Map(

@@ -1,7 +1,7 @@
 /**
  * BENCH_STALLS: what a gateway was doing while its slowest calls waited. The gateway child records
  * the pauses it can see — V8's garbage collections (a `PerformanceObserver` on `gc`), the
- * synchronous part of each event batch (turning it into JSON, handing it to the driver) and each
+ * synchronous part of each event batch (joining its events' JSON texts, handing them to the driver) and each
  * batch's write until the database answers — on the wall clock; the load generator keeps each
  * open-loop call's scheduled time and latency. Each call at or above the round's p99 is then
  * matched against the marks it overlaps. A cause is telling when its share of the slow calls is
@@ -56,6 +56,10 @@ export type Attribution = {
   slow: number;
   /** cause → [share of the calls ≥ p99, share of all calls] overlapping it */
   causes: Record<string, [number, number]>;
+  /** cause → the durations (ms) of its pauses while the calls ran */
+  pauses: Record<string, number[]>;
+  /** how long the calls ran, seconds */
+  seconds: number;
 };
 
 export function attribute(calls: Call[], marks: Mark[]): Attribution {
@@ -91,5 +95,13 @@ export function attribute(calls: Call[], marks: Mark[]): Attribution {
   const causes: Record<string, [number, number]> = {};
   for (const what of new Set([...inSlow.keys(), ...inAll.keys()]))
     causes[what] = [(inSlow.get(what) ?? 0) / slow.length, (inAll.get(what) ?? 0) / calls.length];
-  return { p99, slow: slow.length, causes };
+  const first = calls.reduce((m, c) => Math.min(m, c[0]), Number.POSITIVE_INFINITY);
+  const last = calls.reduce((m, c) => Math.max(m, c[0] + c[1]), 0);
+  const pauses: Record<string, number[]> = {};
+  for (const [what, start, ms] of marks) {
+    if (start >= last || start + ms <= first) continue;
+    pauses[what] ??= [];
+    pauses[what].push(ms);
+  }
+  return { p99, slow: slow.length, causes, pauses, seconds: (last - first) / 1000 };
 }

@@ -251,9 +251,11 @@ function stallsReport(): string {
   for (const target of [...new Set(runs.filter((r) => r.stalls).map((r) => r.target))]) {
     const rounds = runs.filter((r) => r.target === target && r.stalls) as (Run & { stalls: Attribution })[];
     const causes = [...new Set(rounds.flatMap((r) => Object.keys(r.stalls.causes)))].sort();
+    const seconds = rounds.reduce((s, r) => s + r.stalls.seconds, 0);
     const rows = causes.map((what) => {
       const share = (i: 0 | 1) => rounds.map((r) => r.stalls.causes[what]?.[i] ?? 0);
       const slow = share(0);
+      const ms = rounds.flatMap((r) => r.stalls.pauses[what] ?? []).sort((a, b) => a - b);
       return [
         target,
         what,
@@ -261,10 +263,13 @@ function stallsReport(): string {
         share(1)
           .map((x) => pct(x, 1))
           .join(", "),
+        ms.length === 0
+          ? "-"
+          : `${fmt(ms.length / seconds, 1)}/s, ${fmt(ms[Math.floor(ms.length / 2)] as number)} / ${fmt(ms.at(-1) as number)} ms`,
       ];
     });
     out.push(
-      `${table(["gateway", "overlapped", "share of calls ≥ p99, each round", "share of all calls"], rows, 4)}\n`,
+      `${table(["gateway", "overlapped", "share of calls ≥ p99, each round", "share of all calls", "pauses: rate, median / max"], rows, 4)}\n`,
     );
   }
   return out.join("\n");

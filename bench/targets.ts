@@ -62,6 +62,10 @@ export type Target = {
 const tmp = mkdtempSync(path.join(os.tmpdir(), "agentgate-bench-"));
 // Compiled children live inside the repository, so their imports find node_modules.
 export const buildDir = path.resolve("node_modules", ".cache", `agentgate-bench-${process.pid}`);
+/** The same for the checkout that BENCH_AB_TREE names. */
+export const abBuildDir = opt.abTree
+  ? path.resolve(opt.abTree, "node_modules", ".cache", `agentgate-bench-${process.pid}-ab`)
+  : null;
 export const procs: Proc[] = [];
 export const dbs: BenchDatabase[] = [];
 let cleaned = false;
@@ -70,7 +74,7 @@ export async function cleanup(): Promise<void> {
   cleaned = true;
   await Promise.allSettled(procs.map((p) => p.stop()));
   await Promise.allSettled(dbs.map((d) => d.drop()));
-  for (const dir of [tmp, buildDir]) {
+  for (const dir of [tmp, buildDir, ...(abBuildDir ? [abBuildDir] : [])]) {
     try {
       rmSync(dir, { recursive: true, force: true, maxRetries: 3 });
     } catch (err) {
@@ -99,6 +103,8 @@ export async function startGateway(
   discardEvents = false,
   /** Settings on top of the bench's own (BENCH_AB). */
   settings: Record<string, string> = {},
+  /** The compiled child of another checkout (BENCH_AB_TREE). */
+  script?: string,
 ): Promise<Target> {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env))
@@ -131,7 +137,7 @@ export async function startGateway(
       : settings.NODE_OPTIONS === undefined
         ? [...SERVER_NODE_FLAGS]
         : [];
-  const proc = await Proc.start(name, ["gateway"], { env: rest, execArgv });
+  const proc = await Proc.start(name, ["gateway"], { env: rest, execArgv, script });
   procs.push(proc);
   await api(proc.url, "POST", "/api/v1/upstreams", { name: "bench-upstream", base_url: `${upstreamUrl}/v1` });
   await api(proc.url, "POST", "/api/v1/systems", { name: "bench", topology: "hierarchical" });

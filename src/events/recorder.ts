@@ -19,7 +19,7 @@ import type { Knex } from "knex";
 import type { Logger } from "pino";
 import type { CaptureRecord } from "../capture/capture.js";
 import type { Metrics } from "../metrics.js";
-import { insertEvents } from "./write.js";
+import { insertEvents, type QueuedEvent, queued, spoolLine } from "./write.js";
 
 export type InferenceEvent = {
   request_id: string;
@@ -99,7 +99,7 @@ export function defaultEventBatchSize(storage: "postgres" | "pglite"): number {
 }
 
 export class EventRecorder {
-  private queue: InferenceEvent[] = [];
+  private queue: QueuedEvent[] = [];
   private readonly batchSize: number;
   private readonly maxQueue: number;
   private readonly retryAfterMs: number;
@@ -114,7 +114,7 @@ export class EventRecorder {
   private spoolPending = 0;
   private stopped = false;
   /** The batch being written (to the database or the spool), until the write has settled. */
-  private inFlight: InferenceEvent[] | null = null;
+  private inFlight: QueuedEvent[] | null = null;
 
   constructor(
     private readonly db: Knex,
@@ -133,11 +133,12 @@ export class EventRecorder {
 
   /** Never throws and never waits: the request path calls it. */
   record(event: InferenceEvent): void {
+    const q = queued(event);
     if (this.queue.length >= this.maxQueue || this.stopped) {
-      this.spoolSync([event]);
+      this.spoolSync([q]);
       return;
     }
-    this.queue.push(event);
+    this.queue.push(q);
     this.metrics.eventsQueueDepth.set(this.queue.length);
   }
 
@@ -181,9 +182,9 @@ export class EventRecorder {
    * now instead of at the next flush. Resolves at once when it holds none.
    */
   async settle(target: { requestId?: string | null; sessionId?: string | null }): Promise<void> {
-    const held = (e: InferenceEvent) =>
-      (target.requestId != null && e.request_id === target.requestId) ||
-      (target.sessionId != null && e.session_id === target.sessionId);
+    const held = (e: QueuedEvent) =>
+      (target.requestId != null && e.requestId === target.requestId) ||
+      (target.sessionId != null && e.sessionId === target.sessionId);
     if (this.queue.some(held) || this.inFlight?.some(held)) await this.flush();
   }
 
@@ -213,7 +214,7 @@ export class EventRecorder {
     }
   }
 
-  private async writeBatch(batch: InferenceEvent[]): Promise<void> {
+  private async writeBatch(batch: QueuedEvent[]): Promise<void> {
     if (Date.now() >= this.dbDownUntil) {
       try {
         this.countWritten(batch.length, await insertEvents(this.db, batch, this.log));
@@ -226,7 +227,7 @@ export class EventRecorder {
     await this.spool(batch);
   }
 
-  private async spool(batch: InferenceEvent[]): Promise<void> {
+  private async spool(batch: QueuedEvent[]): Promise<void> {
     try {
       await appendFile(this.spoolFile, toLines(batch));
       this.countSpooled(batch.length);
@@ -236,7 +237,7 @@ export class EventRecorder {
     }
   }
 
-  private spoolSync(batch: InferenceEvent[]): void {
+  private spoolSync(batch: QueuedEvent[]): void {
     try {
       appendFileSync(this.spoolFile, toLines(batch));
       this.countSpooled(batch.length);
@@ -295,7 +296,7 @@ export class EventRecorder {
         .filter((line) => line.trim() !== "")
         .flatMap((line) => {
           try {
-            return [JSON.parse(line) as InferenceEvent];
+            return [queued(JSON.parse(line) as InferenceEvent)];
           } catch {
             // A line torn by a crash mid-append: nothing to recover from it.
             this.log.error({ file }, "unreadable spool line skipped");
@@ -337,4 +338,4 @@ function hookExit(): void {
   });
 }
 
-const toLines = (events: InferenceEvent[]) => `${events.map((e) => JSON.stringify(e)).join("\n")}\n`;
+const toLines = (events: QueuedEvent[]) => `${events.map(spoolLine).join("\n")}\n`;

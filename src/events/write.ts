@@ -3,7 +3,6 @@
  * recorder runs. Every path is idempotent on the request id, so a batch written twice (a replay
  * after a write whose answer was lost) stores each event once.
  */
-import { setImmediate } from "node:timers/promises";
 import type { Knex } from "knex";
 import type { Logger } from "pino";
 import type { CaptureRecord } from "../capture/capture.js";
@@ -14,11 +13,42 @@ import { sqlStateOf } from "../errors.js";
 import type { InferenceEvent } from "./recorder.js";
 
 /**
+ * An event as the recorder holds it until it is written: its JSON text, made once when the call
+ * is recorded, and what the queue is searched by. Turning a whole batch into JSON at flush time
+ * held the event loop for up to a few milliseconds at once (0.3–2.6 ms for 100–500 events), and
+ * the calls arriving meanwhile waited; a few microseconds per call, spread over the calls, hold
+ * nobody up. It also leaves the garbage collector one flat string per waiting event to keep and
+ * move instead of an object graph. The text is the batch statement's row and the spool file's
+ * line alike.
+ */
+export type QueuedEvent = {
+  readonly requestId: string;
+  readonly sessionId: string | null;
+  /** The event without its capture, as JSON. */
+  readonly json: string;
+  /** A captured call keeps its event whole: its capture row is made when written, or spooled with it. */
+  readonly captured?: InferenceEvent & { capture: CaptureRecord };
+};
+
+export function queued(event: InferenceEvent): QueuedEvent {
+  const { capture, ...row } = event;
+  return {
+    requestId: event.request_id,
+    sessionId: event.session_id,
+    json: JSON.stringify(row),
+    ...(capture && { captured: { ...row, capture } }),
+  };
+}
+
+/** The event as one line of the spool file (JSON Lines), its capture included. */
+export const spoolLine = (q: QueuedEvent): string => (q.captured ? JSON.stringify(q.captured) : q.json);
+
+/**
  * Writes a batch; resolves to the number of events the database refused as data and that were
  * left out (counted as dropped by the recorder; 0 unless something unforeseen got through).
  * Any other failure rejects, and the recorder spools the whole batch.
  */
-export async function insertEvents(db: Knex, events: InferenceEvent[], log: Logger): Promise<number> {
+export async function insertEvents(db: Knex, events: QueuedEvent[], log: Logger): Promise<number> {
   if (events.length === 0) return 0;
   try {
     await insertBatch(db, events, log);
@@ -45,7 +75,7 @@ export async function insertEvents(db: Knex, events: InferenceEvent[], log: Logg
         if (!isDataError(again)) throw again;
         refused++;
         log.error(
-          { err: String(again), requestId: event.request_id },
+          { err: String(again), requestId: event.requestId },
           "event refused by the database; dropped",
         );
       }
@@ -57,21 +87,23 @@ export async function insertEvents(db: Knex, events: InferenceEvent[], log: Logg
 /** SQLSTATE class 22, data exception: the values, not the database, are the problem. */
 const isDataError = (err: unknown) => sqlStateOf(err)?.startsWith("22") === true;
 
-function storableEvent(e: InferenceEvent): InferenceEvent {
+/** The event with every text made storable (its capture too: the capture row is made from it). */
+function storableEvent(q: QueuedEvent): QueuedEvent {
   const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(e)) out[k] = typeof v === "string" ? storable(v) : v;
-  return out as InferenceEvent;
+  const event = q.captured ?? (JSON.parse(q.json) as InferenceEvent);
+  for (const [k, v] of Object.entries(event)) out[k] = typeof v === "string" ? storable(v) : v;
+  return queued(out as InferenceEvent);
 }
 
-async function insertBatch(db: Knex, events: InferenceEvent[], log: Logger): Promise<void> {
-  if (!events.some((e) => e.capture !== undefined)) {
-    await insertEventRows(db, events);
+async function insertBatch(db: Knex, events: QueuedEvent[], log: Logger): Promise<void> {
+  const rows = jsonArray(events);
+  if (!events.some((e) => e.captured !== undefined)) {
+    await insertEventRows(db, rows);
     return;
   }
   // Events and their captures in one transaction: a capture never exists without its event.
-  const rows = events.map(({ capture: _capture, ...event }) => event);
-  const captures = events.flatMap((e) =>
-    e.capture && e.agent_id !== null ? [captureRow(e, e.capture)] : [],
+  const captures = events.flatMap(({ captured: e }) =>
+    e && e.agent_id !== null ? [captureRow(e, e.capture)] : [],
   );
   try {
     await db.transaction(async (trx) => {
@@ -98,17 +130,19 @@ async function insertBatch(db: Knex, events: InferenceEvent[], log: Logger): Pro
   }
 }
 
+/** The batch's rows as one JSON array: the events' own texts, joined. */
+const jsonArray = (events: QueuedEvent[]) => `[${events.map((e) => e.json).join(",")}]`;
+
 /**
  * One statement and one parameter per batch: the rows travel as a JSON array that PostgreSQL
  * expands into `inference_events` rows. knex's multi-row VALUES with ~25 bindings per event cost
  * more CPU and allocation in the gateway (building the SQL) than the insert itself (see
- * docs/benchmarks.md). Keys the JSON lacks become NULL; a `capture` key is ignored.
+ * docs/benchmarks.md). Keys the JSON lacks become NULL.
  *
  * (COPY from a CSV Blob was tried on PGlite: half this INSERT's CPU per row in a quiet
  * micro-benchmark, no measurable gain inside the loaded gateway; docs/benchmarks.md.)
  */
-async function insertEventRows(q: Knex | Knex.Transaction, rows: InferenceEvent[]): Promise<void> {
-  const json = await jsonInSlices(rows);
+async function insertEventRows(q: Knex | Knex.Transaction, json: string): Promise<void> {
   // Inside a transaction (captures) the statement must run on its connection, through knex.
   if (q.isTransaction) {
     await q.raw(INSERT_EVENTS_KNEX, [json]);
@@ -141,23 +175,4 @@ function captureRow(e: InferenceEvent, c: CaptureRecord) {
     truncated: c.truncated,
     bytes: c.bytes,
   };
-}
-
-/**
- * Events per slice of a batch's JSON text. One `JSON.stringify` of a 500-event batch (PGlite's)
- * held the event loop 1–2 ms every flush, and the calls arriving meanwhile waited: in the PGlite
- * gateway at 1,000 calls/s, 5–13% of the calls above the p99 overlapped one. Slices of 100 with
- * the event loop let through between them take a fifth of that at a time, for the same total
- * work. PostgreSQL's batches (≤ 100) are one slice.
- */
-const SLICE = 100;
-
-async function jsonInSlices(rows: InferenceEvent[]): Promise<string> {
-  if (rows.length <= SLICE) return JSON.stringify(rows);
-  const parts: string[] = [];
-  for (let i = 0; i < rows.length; i += SLICE) {
-    if (i > 0) await setImmediate();
-    parts.push(JSON.stringify(rows.slice(i, i + SLICE)).slice(1, -1));
-  }
-  return `[${parts.join(",")}]`;
 }

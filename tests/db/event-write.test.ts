@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type DbHandle, openDb } from "../../src/db/knex.js";
 import { migrateLatest } from "../../src/db/migrate.js";
 import { EventRecorder, type InferenceEvent } from "../../src/events/recorder.js";
-import { insertEvents } from "../../src/events/write.js";
+import { insertEvents, queued } from "../../src/events/write.js";
 import { createLogger } from "../../src/logger.js";
 import { createMetrics } from "../../src/metrics.js";
 import { backends, createPgDatabase, type TestDatabase } from "../helpers/databases.js";
@@ -71,7 +71,7 @@ for (const backend of backends()) {
           cached_tokens: i % 2 ? null : i,
         }),
       );
-      await insertEvents(h.db, events, log);
+      await insertEvents(h.db, events.map(queued), log);
       const byId = new Map((await stored(events.map((e) => e.request_id))).map((r) => [r.request_id, r]));
       expect(byId.size).toBe(events.length);
       for (const e of events) {
@@ -88,13 +88,13 @@ for (const backend of backends()) {
       // An integer out of range: nothing to clean, the database refuses it whatever is tried.
       const outOfRange = event({ status: 1e12 });
       const batch = [good[0] as InferenceEvent, nul, outOfRange, good[1] as InferenceEvent];
-      expect(await insertEvents(h.db, batch, log)).toBe(1);
+      expect(await insertEvents(h.db, batch.map(queued), log)).toBe(1);
       const byId = new Map((await stored(batch.map((e) => e.request_id))).map((r) => [r.request_id, r]));
       expect([...byId.keys()].sort()).toEqual([good[0], nul, good[1]].map((e) => e?.request_id).sort());
       expect(byId.get(nul.request_id)).toMatchObject({ user_id: "a\uFFFDb", session_id: "s\uFFFD" });
       expect(byId.get(good[1]?.request_id)?.user_id).toBe("ok");
       // A batch the database takes is not touched.
-      expect(await insertEvents(h.db, [event({ user_id: "x\\y" })], log)).toBe(0);
+      expect(await insertEvents(h.db, [event({ user_id: "x\\y" })].map(queued), log)).toBe(0);
     });
 
     it("tells a refused capture from a refused event: captures dropped only when they are the problem", async () => {
@@ -121,14 +121,14 @@ for (const backend of backends()) {
       const fine = [captured({}, "first"), captured({}, "second")];
       const bad = captured({ status: 1e12 }, "third");
       const batch = [fine[0], bad, fine[1]] as InferenceEvent[];
-      expect(await insertEvents(h.db, batch, spy)).toBe(1);
+      expect(await insertEvents(h.db, batch.map(queued), spy)).toBe(1);
       expect((await stored(batch.map((e) => e.request_id))).length).toBe(2);
       expect(await capturesOf(batch.map((e) => e.request_id))).toEqual(fine.map((e) => e.request_id).sort());
       expect(lines.join("")).not.toContain("captures refused");
 
       // A capture refused (jsonb takes no \u0000): every event is written, and every other capture.
       const refusedCapture = [captured({}, "nul \u0000 here"), captured({}, "plain")];
-      expect(await insertEvents(h.db, refusedCapture, spy)).toBe(0);
+      expect(await insertEvents(h.db, refusedCapture.map(queued), spy)).toBe(0);
       expect((await stored(refusedCapture.map((e) => e.request_id))).length).toBe(2);
       expect(await capturesOf(refusedCapture.map((e) => e.request_id))).toEqual([
         refusedCapture[1]?.request_id,
@@ -162,22 +162,22 @@ for (const backend of backends()) {
 
     it("stores each event once when a batch is written twice, or mixes stored and new events", async () => {
       const first = [event(), event({ user_id: "u'1" })];
-      await insertEvents(h.db, first, log);
-      await insertEvents(h.db, first, log);
+      await insertEvents(h.db, first.map(queued), log);
+      await insertEvents(h.db, first.map(queued), log);
       const second = [first[1] as InferenceEvent, event({ session_id: "s,2" }), first[0] as InferenceEvent];
-      await insertEvents(h.db, second, log);
+      await insertEvents(h.db, second.map(queued), log);
       const ids = [...first, ...second].map((e) => e.request_id);
       const rows = await stored(ids);
       expect(rows.map((r) => r.request_id).sort()).toEqual([...new Set(ids)].sort());
       expect(rows.find((r) => r.request_id === second[1]?.request_id)?.session_id).toBe("s,2");
     });
 
-    it("writes a batch longer than one JSON slice (100 events) whole, every value in place", async () => {
-      // 250 events: three slices, the last one short; awkward text across the slice boundaries.
+    it("writes a batch of 250 events whole, each row from its own recorded JSON, every value in place", async () => {
+      // The batch is the events' texts joined: awkward text next to every comma between them.
       const events = Array.from({ length: 250 }, (_, i) =>
         event({ session_id: AWKWARD[i % AWKWARD.length] ?? null, prompt_tokens: i }),
       );
-      expect(await insertEvents(h.db, events, log)).toBe(0);
+      expect(await insertEvents(h.db, events.map(queued), log)).toBe(0);
       const rows = await stored(events.map((e) => e.request_id));
       expect(rows).toHaveLength(250);
       const byId = new Map(rows.map((r) => [r.request_id, r]));
