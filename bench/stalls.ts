@@ -1,9 +1,9 @@
 /**
  * BENCH_STALLS: what a gateway was doing while its slowest calls waited. The gateway child records
  * the pauses it can see — V8's garbage collections (a `PerformanceObserver` on `gc`), the
- * synchronous part of each event batch (joining its events' JSON texts, handing them to the driver) and each
- * batch's write until the database answers — on the wall clock; the load generator keeps each
- * open-loop call's scheduled time and latency. Each call at or above the round's p99 is then
+ * synchronous part of each event batch (joining its events' JSON texts, handing them to the
+ * driver) and each batch's write until the database answers — on the wall clock; the load
+ * generator keeps each open-loop call's scheduled time and latency. Each call at or above the round's p99 is then
  * matched against the marks it overlaps. A cause is telling when its share of the slow calls is
  * well above its share of all calls (which is what chance alone gives).
  */
