@@ -109,6 +109,10 @@ export function createMetrics() {
       ["system", "agent", "version", "arm"],
     ),
     eventsWrittenTotal: counter("events_written_total", "Inference events written to the database"),
+    eventBatchesTotal: counter(
+      "event_batches_total",
+      "Event batches written to the database, one statement each (events per batch: events_written_total ÷ this)",
+    ),
     eventsSpooledTotal: counter(
       "events_spooled_total",
       "Inference events written to the disk spool while the database was unavailable",

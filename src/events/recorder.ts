@@ -87,15 +87,17 @@ export function defaultEventFlushMs(storage: "postgres" | "pglite"): number {
 }
 
 /**
- * The most events one statement writes, by storage (a longer queue is written in several). On
- * PostgreSQL a statement is cheap and a big one is not: at saturation, batches of up to 500 put
- * the gateway's throughput at 47–49% of the bare proxy's against 56% with 100 (Node 24, two
- * swapped pairs; docs/benchmarks.md) — likely the ~350 KB JSON text and the driver's buffers of
- * a big batch, which V8 allocates outside the young generation. On PGlite a statement's fixed
+ * The most events one statement writes, by storage (a longer queue is written in equal parts).
+ * It sits above what one flush interval gathers at 1,000 calls/s (100 on PostgreSQL), so such a
+ * load writes one statement per interval: with a cap of 100, every other interval held 101–110
+ * events and wrote a second, tiny statement. The cap still bounds a statement's JSON text (~700
+ * bytes an event) when the writer falls behind: at saturation, batches of up to 500 on PostgreSQL
+ * put the gateway's throughput at 47–49% of the bare proxy's against 56% with 100 (Node 24, when
+ * each batch was turned into JSON at once; docs/benchmarks.md). On PGlite a statement's fixed
  * cost dominates, so it takes the whole 500 ms worth it waits for, up to 500.
  */
 export function defaultEventBatchSize(storage: "postgres" | "pglite"): number {
-  return storage === "pglite" ? 500 : 100;
+  return storage === "pglite" ? 500 : 250;
 }
 
 export class EventRecorder {
@@ -109,6 +111,8 @@ export class EventRecorder {
   private replayTimer: NodeJS.Timeout | undefined;
   private readonly replayIntervalMs: number;
   private writing: Promise<void> | undefined;
+  /** How many events at the head of the queue the pass under way must still take (see `flush`). */
+  private owed = 0;
   private replaying: Promise<void> | undefined;
   private spoolFile: string;
   private spoolPending = 0;
@@ -172,6 +176,7 @@ export class EventRecorder {
   spoolUnwrittenSync(): void {
     const events = this.inFlight ? [...this.inFlight, ...this.queue] : this.queue;
     this.queue = [];
+    this.owed = 0;
     this.inFlight = null;
     if (events.length > 0) this.spoolSync(events);
   }
@@ -193,8 +198,19 @@ export class EventRecorder {
     return this.spoolPending;
   }
 
-  /** One writer at a time, so batches reach the spool in order. */
+  /**
+   * Writes every event queued now; resolves once they are in the database or the spool. One
+   * writer at a time, so batches reach the spool in order: a call while a write is under way
+   * extends it to what is queued by then. A few events that arrive while it writes wait for the
+   * next flush: a writer that chased them wrote one small statement after each full one, most of
+   * its statements (24 a second instead of 10 on PostgreSQL at 1,000 calls/s, each at a
+   * statement's fixed cost). A full batch's worth (a writer falling behind, at saturation) is
+   * taken at once: left waiting, those events outlived two scavenges and filled V8's old
+   * generation (PGlite, whose writes wait for idle CPUs). More than `batchSize` events are written
+   * in equal parts, not a full batch and a remainder.
+   */
   flush(): Promise<void> {
+    this.owed = this.queue.length;
     this.writing ??= this.writeBatches().finally(() => {
       this.writing = undefined;
     });
@@ -202,8 +218,13 @@ export class EventRecorder {
   }
 
   private async writeBatches(): Promise<void> {
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.batchSize);
+    for (;;) {
+      // A full batch's worth queued meanwhile (a writer falling behind) is taken at once.
+      if (this.queue.length >= this.batchSize) this.owed = this.queue.length;
+      if (this.owed <= 0 || this.queue.length === 0) break;
+      const size = Math.ceil(this.owed / Math.ceil(this.owed / this.batchSize));
+      const batch = this.queue.splice(0, size);
+      this.owed -= batch.length;
       this.metrics.eventsQueueDepth.set(this.queue.length);
       this.inFlight = batch;
       try {
@@ -218,6 +239,7 @@ export class EventRecorder {
     if (Date.now() >= this.dbDownUntil) {
       try {
         this.countWritten(batch.length, await insertEvents(this.db, batch, this.log));
+        this.metrics.eventBatchesTotal.inc();
         return;
       } catch (err) {
         this.dbDownUntil = Date.now() + this.retryAfterMs;
@@ -307,6 +329,7 @@ export class EventRecorder {
       try {
         for (let i = 0; i < events.length; i += this.batchSize) {
           refused += await insertEvents(this.db, events.slice(i, i + this.batchSize), this.log);
+          this.metrics.eventBatchesTotal.inc();
         }
       } catch (err) {
         this.dbDownUntil = Date.now() + this.retryAfterMs;

@@ -30,7 +30,7 @@ describe("loadConfig", () => {
     });
     // Unset, the event batches wait by storage: the embedded database's statements cost more.
     expect([defaultEventFlushMs("postgres"), defaultEventFlushMs("pglite")]).toEqual([100, 500]);
-    expect([defaultEventBatchSize("postgres"), defaultEventBatchSize("pglite")]).toEqual([100, 500]);
+    expect([defaultEventBatchSize("postgres"), defaultEventBatchSize("pglite")]).toEqual([250, 500]);
   });
 
   it("reads valid values", () => {
