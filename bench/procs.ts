@@ -41,9 +41,10 @@ export function buildChildren(outDir: string, tree?: string): string {
   }
   const script = path.join(outDir, "bench", "child.js");
   if (!existsSync(script)) throw new Error(`tsc did not produce ${script}`);
-  if (tree) return script;
-  childScript = script;
-  childExecArgv = [];
+  if (!tree) {
+    childScript = script;
+    childExecArgv = [];
+  }
   return script;
 }
 

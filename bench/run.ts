@@ -162,7 +162,7 @@ async function main(): Promise<void> {
 
   const built = Date.now();
   buildChildren(buildDir);
-  const abScript = opt.abTree && abBuildDir ? buildChildren(abBuildDir, opt.abTree) : undefined;
+  const abScript = abBuildDir ? buildChildren(abBuildDir, opt.abTree) : undefined;
   console.log(`children compiled with tsc in ${((Date.now() - built) / 1000).toFixed(1)} s`);
   upstream = await Proc.start("upstream", ["upstream"]);
   procs.push(upstream);

@@ -36,7 +36,7 @@ export function queued(event: InferenceEvent): QueuedEvent {
     requestId: event.request_id,
     sessionId: event.session_id,
     json: JSON.stringify(row),
-    ...(capture && { captured: { ...row, capture } }),
+    ...(capture && { captured: event as InferenceEvent & { capture: CaptureRecord } }),
   };
 }
 

@@ -9,7 +9,7 @@ import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { expectError } from "../helpers/api.js";
 import { backends } from "../helpers/databases.js";
-import { type Gateway, routingSettled, seedSystem, startGateway } from "../helpers/dataplane.js";
+import { type Gateway, seedSystem, startGateway } from "../helpers/dataplane.js";
 
 const BUILT_INS = [
   "error_rate",
@@ -67,7 +67,6 @@ describe.each(backends())("metrics and feedback on %s", (backend) => {
     // because the replica that answered writes it on demand (EventRecorder.settle).
     g = await startGateway(backend, { AGENTGATE_EVENT_FLUSH_MS: "10000" });
     await seedSystem(g, "support", ["coordinator"]);
-    await routingSettled(g);
     for (const scope of ["feedback", "read", "write"] as const) {
       const t = await g.admin<{ token: string }>("POST", "/tokens", { name: `fb-${scope}`, scopes: [scope] });
       tokens[scope] = t.token;

@@ -5,7 +5,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseFeedbackValue } from "../../src/cli/commands/feedback.js";
-import { type Gateway, routingSettled, seedSystem, startGateway } from "../helpers/dataplane.js";
+import { type Gateway, seedSystem, startGateway } from "../helpers/dataplane.js";
 import { ADMIN_TOKEN } from "../helpers/instance.js";
 import { expectOk, expectOneLineError, json, killAll, runCli } from "./cli.js";
 
@@ -29,7 +29,6 @@ describe("agentgate metrics and feedback", () => {
   beforeAll(async () => {
     g = await startGateway("pglite");
     await seedSystem(g, "support", ["coordinator"]);
-    await routingSettled(g);
     const { token } = await g.admin<{ token: string }>("POST", "/tokens", {
       name: "agent-fb",
       scopes: ["feedback"],

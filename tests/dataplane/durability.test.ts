@@ -14,7 +14,7 @@ import pg from "pg";
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
 import { type FakeUpstream, startFakeUpstream } from "../fakes/fake-upstream.js";
 import { createPgDatabase, type TestDatabase } from "../helpers/databases.js";
-import { type Gateway, routingSettled, seedSystem, startGateway } from "../helpers/dataplane.js";
+import { type Gateway, seedSystem, startGateway } from "../helpers/dataplane.js";
 import { type GatewayProcess, startGatewayProcess, stopAllChildren } from "../helpers/gateway-process.js";
 import { ADMIN_TOKEN } from "../helpers/instance.js";
 import { inParallel, sleep, waitFor } from "../helpers/load.js";
@@ -97,7 +97,6 @@ describe.runIf(pgAvailable)("events survive a database outage under load (Postgr
       { database: db },
     );
     await seedSystem(g, "durable", ["coordinator", "worker"]);
-    await routingSettled(g);
   });
   afterAll(async () => {
     proxy?.restore();

@@ -7,7 +7,7 @@
  * same for one instance.
  */
 import { afterAll, beforeAll, describe, expect, inject, it } from "vitest";
-import { type Gateway, routingSettled, seedSystem, startGateway } from "../helpers/dataplane.js";
+import { type Gateway, seedSystem, startGateway } from "../helpers/dataplane.js";
 import { type GatewayProcess, startGatewayProcess, stopAllChildren } from "../helpers/gateway-process.js";
 import { ADMIN_TOKEN } from "../helpers/instance.js";
 
@@ -102,7 +102,6 @@ describe("config propagation in one process on PGlite", () => {
   beforeAll(async () => {
     g = await startGateway("pglite", NO_POLL);
     await seedSystem(g, "prop", ["coordinator"]);
-    await routingSettled(g);
   });
   afterAll(() => g?.close());
 

@@ -272,7 +272,6 @@ describe("data plane with proxy auth off", () => {
   beforeAll(async () => {
     g = await startGateway("pglite", { AGENTGATE_PROXY_AUTH: "off", AGENTGATE_MAX_BODY_BYTES: "4096" });
     await seedSystem(g, "solo", ["agent"]);
-    await routingSettled(g);
   });
   afterAll(() => g?.close());
 
@@ -293,7 +292,6 @@ describe("data plane body limit", () => {
   beforeAll(async () => {
     g = await startGateway("pglite", { AGENTGATE_PROXY_AUTH: "off", AGENTGATE_MAX_BODY_BYTES: "4096" });
     await seedSystem(g, "solo", ["agent"]);
-    await routingSettled(g);
   });
   afterAll(() => g?.close());
 

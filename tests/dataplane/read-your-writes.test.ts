@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backends } from "../helpers/databases.js";
-import { type Gateway, routingSettled, seedSystem, startGateway } from "../helpers/dataplane.js";
+import { type Gateway, seedSystem, startGateway } from "../helpers/dataplane.js";
 
 for (const backend of backends()) {
   describe(`a call's event right after its answer, on ${backend}`, () => {
@@ -14,7 +14,6 @@ for (const backend of backends()) {
     beforeAll(async () => {
       g = await startGateway(backend, { AGENTGATE_EVENT_FLUSH_MS: "10000" });
       await seedSystem(g, "shop", ["planner"]);
-      await routingSettled(g);
     });
     afterAll(async () => {
       await g?.close();

@@ -7,13 +7,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backends } from "../helpers/databases.js";
-import {
-  eventsFlushed,
-  type Gateway,
-  routingSettled,
-  seedSystem,
-  startGateway,
-} from "../helpers/dataplane.js";
+import { eventsFlushed, type Gateway, seedSystem, startGateway } from "../helpers/dataplane.js";
 import { metricSum } from "../helpers/metrics.js";
 
 const messages = [{ role: "user" as const, content: "hello" }];
@@ -24,8 +18,6 @@ for (const backend of backends()) {
     beforeAll(async () => {
       g = await startGateway(backend);
       await seedSystem(g, "shop", ["planner"]);
-      // The routing table picks the agent up on the change notification; not before it lands.
-      await routingSettled(g);
     });
     afterAll(async () => {
       await g?.close();

@@ -79,6 +79,9 @@ export async function seedSystem(
       });
     }
   }
+  // Seeded means routable: the table picks the agents up on the change notification, which a
+  // call made right away could beat on a loaded machine ("unknown agent").
+  await routingSettled(g);
 }
 
 /** Waits until the gateway's routing table has been rebuilt after the last change. */

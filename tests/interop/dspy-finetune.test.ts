@@ -48,7 +48,6 @@ describe("DSPy BootstrapFinetune through agentgate (pglite)", () => {
     );
     await g.admin("POST", "/upstreams", { name: "trainer", base_url: trainer.url, api_key_env: KEY_ENV });
     await seedSystem(g, "qa", ["solver"], [BASE]);
-    await routingSettled(g);
     const token = async (name: string, scope: string) =>
       (await g.admin<{ token: string }>("POST", "/tokens", { name, scopes: [scope] })).token;
     dir = mkdtempSync(path.join(os.tmpdir(), "agentgate-dspy-ft-"));
