@@ -63,8 +63,10 @@ let takeMarks: (() => Mark[]) | undefined;
 const served = await start(process.argv[2], process.argv[3]);
 let inspector: Session | null = null;
 // BENCH_PROFILE=heap samples allocations instead (collected objects included: the point is what
-// each call allocates, not what stays).
-const heap = process.env.BENCH_PROFILE === "heap";
+// each call allocates, not what stays). BENCH_PROFILE=promoted leaves out what a scavenge collected:
+// what remains outlived the young generation, the garbage that only a mark-compact collects.
+const heap = process.env.BENCH_PROFILE === "heap" || process.env.BENCH_PROFILE === "promoted";
+const promotedOnly = process.env.BENCH_PROFILE === "promoted";
 const profile = async (file: string | undefined) => {
   if (!file) {
     inspector = new Session();
@@ -73,7 +75,7 @@ const profile = async (file: string | undefined) => {
       await inspector.post("HeapProfiler.startSampling", {
         samplingInterval: 1024,
         includeObjectsCollectedByMajorGC: true,
-        includeObjectsCollectedByMinorGC: true,
+        includeObjectsCollectedByMinorGC: !promotedOnly,
       });
     } else {
       await inspector.post("Profiler.enable");

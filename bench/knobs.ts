@@ -22,7 +22,7 @@ export const KNOBS = {
   ],
   BENCH_PROFILE: [
     "",
-    "1: CPU-profile the proxies during the rounds and print the top costs (slows them); heap: sample their allocations instead",
+    "1: CPU-profile the proxies during the rounds and print the top costs (slows them); heap: sample their allocations instead; promoted: only the allocations that outlived a scavenge (what the mark-compacts collect)",
   ],
   BENCH_QUIET: [
     "",
@@ -105,8 +105,8 @@ export const opt = {
       .split(",")
       .map((p) => p.trim()),
   ),
-  profile: knob("BENCH_PROFILE") === "1" || knob("BENCH_PROFILE") === "heap",
-  heapProfile: knob("BENCH_PROFILE") === "heap",
+  profile: ["1", "heap", "promoted"].includes(knob("BENCH_PROFILE")),
+  heapProfile: knob("BENCH_PROFILE") === "heap" || knob("BENCH_PROFILE") === "promoted",
   json: knob("BENCH_JSON"),
   diag: knob("BENCH_DIAG") === "1",
   ab: abSettings(knob("BENCH_AB")),

@@ -130,8 +130,20 @@ async function insertBatch(db: Knex, events: QueuedEvent[], log: Logger): Promis
   }
 }
 
-/** The batch's rows as one JSON array: the events' own texts, joined. */
-const jsonArray = (events: QueuedEvent[]) => `[${events.map((e) => e.json).join(",")}]`;
+/**
+ * The batch's rows as one JSON array: the events' own texts, joined. The brackets go onto the
+ * first and last texts before the join, not around its result: `"[" + joined + "]"` is a V8 cons
+ * string, which the driver flattens into a second copy of the whole text (`Buffer.byteLength`)
+ * that outlives the young generation (BENCH_PROFILE=promoted: ~570 bytes a call on PostgreSQL, a
+ * third of everything the gateway promoted). `join` makes one flat string.
+ */
+function jsonArray(events: QueuedEvent[]): string {
+  const texts = events.map((e) => e.json);
+  const last = texts.length - 1;
+  texts[0] = `[${texts[0]}`;
+  texts[last] = `${texts[last]}]`;
+  return texts.join(",");
+}
 
 /**
  * One statement and one parameter per batch: the rows travel as a JSON array that PostgreSQL
