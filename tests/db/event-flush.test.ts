@@ -57,6 +57,14 @@ describe("event flushes", () => {
     for (const e of events) recorder.record(e);
     return events;
   };
+  /** Records `before` events, starts a flush, records `during` more while it writes, waits for it. */
+  const recordDuringWrite = async (before: number, during: number) => {
+    const first = record(before);
+    const writing = recorder.flush();
+    const later = record(during);
+    await writing;
+    return { first, later };
+  };
   const stored = async (events: InferenceEvent[]) =>
     Number(
       (
@@ -72,10 +80,7 @@ describe("event flushes", () => {
 
   it("writes what was queued when it began; a few events arriving during the write wait for the next flush", async () => {
     start(10);
-    const first = record(4);
-    const writing = recorder.flush();
-    const later = record(3);
-    await writing;
+    const { first, later } = await recordDuringWrite(4, 3);
     expect(statements).toEqual([4]);
     expect(await value("agentgate_event_batches_total")).toBe(1);
     expect(await stored(first)).toBe(4);
@@ -89,10 +94,7 @@ describe("event flushes", () => {
 
   it("takes a full batch's worth that arrived during the write at once, in equal parts", async () => {
     start(10);
-    const first = record(4);
-    const writing = recorder.flush();
-    const later = record(12);
-    await writing;
+    const { first, later } = await recordDuringWrite(4, 12);
     // 4, then 12 as two statements of 6 (not 10 and 2).
     expect(statements).toEqual([4, 6, 6]);
     expect(await value("agentgate_event_batches_total")).toBe(3);
