@@ -31,12 +31,15 @@ export type QueuedEvent = {
 };
 
 export function queued(event: InferenceEvent): QueuedEvent {
-  const { capture, ...row } = event;
+  const { request_id: requestId, session_id: sessionId } = event;
+  // Most calls capture nothing: their event is its own row, with no copy made to leave `capture` out.
+  if (!event.capture) return { requestId, sessionId, json: JSON.stringify(event) };
+  const { capture: _, ...row } = event;
   return {
-    requestId: event.request_id,
-    sessionId: event.session_id,
+    requestId,
+    sessionId,
     json: JSON.stringify(row),
-    ...(capture && { captured: event as InferenceEvent & { capture: CaptureRecord } }),
+    captured: event as InferenceEvent & { capture: CaptureRecord },
   };
 }
 

@@ -70,6 +70,23 @@ describe.each(backends())("data plane on %s", (backend) => {
     expect(ev.latency_ms as number).toBeGreaterThan(0);
   });
 
+  it("passes an answer over the 8 MiB hold cap through unparsed, and records it without usage", async () => {
+    const content = "x".repeat(8.5 * 1024 * 1024);
+    const { data, response } = await g
+      .client()
+      .chat.completions.create({ model: "agent:support/coordinator", messages: [{ role: "user", content }] })
+      .withResponse();
+    expect(data.choices[0]?.message.content).toBe(`Echo from base-model: ${content}`);
+    expect(response.headers.get("content-length")).toBeNull(); // streamed on, not held
+    await eventsFlushed(g);
+    const ev = await g.admin<Record<string, unknown>>(
+      "GET",
+      `/requests/${response.headers.get("x-agentgate-request-id")}`,
+    );
+    expect(ev).toMatchObject({ status: 200, served_version: 1, prompt_tokens: null, error_class: null });
+    expect(ev.upstream_ms as number).toBeGreaterThan(0);
+  });
+
   it("applies the version's model, prompt override and params, and passes everything else through", async () => {
     await g.client().chat.completions.create(
       {
