@@ -45,6 +45,9 @@ async function start(role: string | undefined, arg: string | undefined): Promise
     case "gateway": {
       const { loadConfig } = await import("../src/config.js");
       const { startAgentgate } = await import("../src/main.js");
+      // As `agentgate serve` does.
+      const { applyRuntimeV8Flags } = await import("../src/node-flags.js");
+      applyRuntimeV8Flags();
       const ag = await startAgentgate(loadConfig(process.env));
       // Diagnosis only (BENCH_DIAG): drop every event, to show what recording costs.
       if (process.env.BENCH_DISCARD_EVENTS === "1") ag.recorder.record = () => {};

@@ -32,7 +32,7 @@ export const KNOBS = {
   BENCH_DIAG: ["", "1: add target gateway-noev (PGlite, every event discarded) to show what recording costs"],
   BENCH_AB: [
     "",
-    "add target gateway-ab (PGlite, or BENCH_AB_STORAGE) started with these settings, e.g. AGENTGATE_EVENT_FLUSH_MS=250 (comma-separated; NODE_FLAGS=... replaces the server's Node flags on the command line, where any V8 flag is allowed; NODE_OPTIONS=... replaces them through the environment): a same-run A/B against target gateway",
+    "add target gateway-ab (PGlite, or BENCH_AB_STORAGE) started with these settings, e.g. AGENTGATE_EVENT_FLUSH_MS=250 (comma-separated; NODE_FLAGS=... replaces the server's Node flags on the command line, where any V8 flag is allowed; NODE_OPTIONS=... replaces them through the environment; PGOPTIONS=... sets its PostgreSQL sessions' options, e.g. -c synchronous_commit=off): a same-run A/B against target gateway",
   ],
   BENCH_AB_STORAGE: ["pglite", "storage of target gateway-ab: pglite | postgres"],
   BENCH_AB_TREE: [
@@ -71,10 +71,10 @@ function abSettings(text: string): Record<string, string> | null {
   if (!text) return null;
   const out: Record<string, string> = {};
   for (const pair of text.split(",")) {
-    const m = /^\s*(AGENTGATE_[A-Z0-9_]+|NODE_OPTIONS|NODE_FLAGS)=(.*)$/.exec(pair);
+    const m = /^\s*(AGENTGATE_[A-Z0-9_]+|NODE_OPTIONS|NODE_FLAGS|PGOPTIONS)=(.*)$/.exec(pair);
     if (!m) {
       console.error(
-        `BENCH_AB: '${pair}' is not AGENTGATE_<SETTING>=<value>, NODE_FLAGS=<flags> or NODE_OPTIONS=<flags>`,
+        `BENCH_AB: '${pair}' is not AGENTGATE_<SETTING>=<value>, NODE_FLAGS=<flags>, NODE_OPTIONS=<flags> or PGOPTIONS=<options>`,
       );
       process.exit(2);
     }

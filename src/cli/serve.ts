@@ -4,7 +4,7 @@
  * verbs start fast.
  */
 import { type Config, ConfigError, loadConfig } from "../config.js";
-import { missingNodeFlags } from "../node-flags.js";
+import { applyRuntimeV8Flags, missingNodeFlags } from "../node-flags.js";
 import { CliError, describeError, EXIT_FAILURE, usageError } from "./errors.js";
 import { print, printJson } from "./output.js";
 
@@ -37,6 +37,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
   const config = configFrom({ PORT: opts.port, HOST: opts.host });
   const { startAgentgate } = await import("../main.js");
 
+  const v8Flags = applyRuntimeV8Flags();
   const starting = startAgentgate(config);
   let stopping = false;
   const stop = async (signal: NodeJS.Signals) => {
@@ -73,6 +74,7 @@ export async function serve(opts: ServeOptions): Promise<void> {
     if (err instanceof ConfigError) throw usageError(err.message);
     throw new CliError(`cannot start: ${describeError(err)}`);
   }
+  if (v8Flags.length > 0) gw.log.info({ v8Flags }, "V8 flags set at start (src/node-flags.ts)");
   // `npx agentgate serve` and hand-made launches start node without them (see node-flags.ts).
   const missing = missingNodeFlags();
   if (missing.length > 0) {

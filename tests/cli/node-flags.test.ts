@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { missingNodeFlags, SERVER_NODE_FLAGS } from "../../src/node-flags.js";
+import { applyRuntimeV8Flags, missingNodeFlags, SERVER_NODE_FLAGS } from "../../src/node-flags.js";
 import { freePort, REPO_ROOT, spawnTsx } from "../helpers/gateway-process.js";
 import { waitForHealthy } from "./cli.js";
 
@@ -23,6 +23,11 @@ describe("the server's Node flags", () => {
     // Another value is the operator's choice; V8 spells its flags with underscores too.
     expect(missingNodeFlags(["--max-semi-space-size=64"], "")).toEqual([]);
     expect(missingNodeFlags([], "--max_semi_space_size=16")).toEqual([]);
+  });
+
+  it("leaves a runtime V8 flag given on the command line as the operator chose it", () => {
+    expect(applyRuntimeV8Flags(["--heap-growing-percent=50"])).toEqual([]);
+    expect(applyRuntimeV8Flags(["--heap_growing_percent=0", "--max-semi-space-size=32"])).toEqual([]);
   });
 
   it("are on every launch path that starts node itself: npm start and dev, the Dockerfile", () => {
@@ -54,12 +59,21 @@ describe("the server's Node flags", () => {
         .stdout()
         .split("\n")
         .filter((l) => l.startsWith("{"))
-        .map((l) => JSON.parse(l) as { level: number; msg: string; missing?: string[]; fix?: string });
+        .map(
+          (l) =>
+            JSON.parse(l) as {
+              level: number;
+              msg: string;
+              missing?: string[];
+              fix?: string;
+              v8Flags?: string[];
+            },
+        );
     };
     const fix = `NODE_OPTIONS='${SERVER_NODE_FLAGS.join(" ")}'`;
     const [without, withFlags, withOptions] = await Promise.all([
       start("without", []),
-      start("with", SERVER_NODE_FLAGS),
+      start("with", [...SERVER_NODE_FLAGS, "--heap-growing-percent=50"]),
       start("options", [], { NODE_OPTIONS: SERVER_NODE_FLAGS.join(" ") }),
     ]);
     const warning = (lines: { msg: string }[]) =>
@@ -77,5 +91,11 @@ describe("the server's Node flags", () => {
       expect(lines.some((l) => l.msg === "agentgate listening")).toBe(true);
       expect(warning(lines)).toEqual([]);
     }
+    // The runtime V8 flag is set from inside, unless the command line gave it a value.
+    const setFlags = (lines: { msg: string; v8Flags?: string[] }[]) =>
+      lines.filter((l) => l.msg.startsWith("V8 flags set")).map((l) => l.v8Flags);
+    expect(setFlags(without)).toEqual([["--heap-growing-percent=200"]]);
+    expect(setFlags(withOptions)).toEqual([["--heap-growing-percent=200"]]);
+    expect(setFlags(withFlags)).toEqual([]);
   });
 });
