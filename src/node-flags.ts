@@ -1,5 +1,8 @@
 /**
- * The Node flags agentgate's server runs with. `npm start`, `npm run dev` and the Dockerfile's CMD
+ * The Node and V8 flags agentgate's server runs with: those given on node's command line
+ * (`SERVER_NODE_FLAGS`), and those it sets from inside at its start (`RUNTIME_V8_FLAGS`).
+ *
+ * The command-line flags: `npm start`, `npm run dev` and the Dockerfile's CMD
  * pass them (a test keeps them in step with this list), the bench starts its proxies with them, and
  * `agentgate serve` started without them (`npx agentgate serve`: the executable's `#!` line stays a
  * plain `env node`, since `env -S` is not everywhere, BusyBox's included) logs how to add them.
@@ -34,7 +37,7 @@ export const RUNTIME_V8_FLAGS = ["--heap-growing-percent=200"] as const;
  * is the operator's choice); returns those it set.
  */
 export function applyRuntimeV8Flags(execArgv: readonly string[] = process.execArgv): string[] {
-  const given = new Set(execArgv.map((a) => nameOf(a).replace(/_/g, "-")));
+  const given = flagNames(execArgv);
   const set = RUNTIME_V8_FLAGS.filter((flag) => !given.has(nameOf(flag)));
   for (const flag of set) v8.setFlagsFromString(flag);
   return set;
@@ -48,9 +51,11 @@ export function missingNodeFlags(
   execArgv: readonly string[] = process.execArgv,
   nodeOptions: string = process.env.NODE_OPTIONS ?? "",
 ): string[] {
-  // V8 takes `--max_semi_space_size` as well as `--max-semi-space-size`.
-  const names = [...execArgv, ...nodeOptions.split(/\s+/)].map((a) => nameOf(a).replace(/_/g, "-"));
-  return SERVER_NODE_FLAGS.filter((flag) => !names.includes(nameOf(flag)));
+  const given = flagNames([...execArgv, ...nodeOptions.split(/\s+/)]);
+  return SERVER_NODE_FLAGS.filter((flag) => !given.has(nameOf(flag)));
 }
+
+/** The names of the flags in `args`, spelled with dashes (V8 takes `--max_semi_space_size` too). */
+const flagNames = (args: readonly string[]) => new Set(args.map((a) => nameOf(a).replace(/_/g, "-")));
 
 const nameOf = (arg: string) => arg.split("=", 1)[0] as string;
