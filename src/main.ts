@@ -211,6 +211,7 @@ async function assemble(
     mlflow,
     metrics,
     version: VERSION,
+    applyConfigChange: () => routing.reload(),
     readinessChecks: { routing_table: () => routing.ready },
   });
 

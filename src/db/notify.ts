@@ -2,14 +2,33 @@
  * "Routing config changed" notifications. Mutations that change routing call `notifyConfigChanged`
  * inside their transaction: PostgreSQL (and PGlite) deliver a NOTIFY only when the transaction
  * commits, so listeners never see a change that was rolled back.
+ *
+ * Notifications arrive asynchronously, even on the replica that made the change. So that the
+ * client of an admin write can use what it just wrote (a new proxy key, a pin) on the replica
+ * that answered, the admin API runs each operation in `trackConfigChanges` and, when it notified,
+ * rebuilds that replica's routing table before answering.
  */
+import { AsyncLocalStorage } from "node:async_hooks";
 import type { Knex } from "knex";
 import pg from "pg";
 import type { DbHandle } from "./knex.js";
 
 export const CONFIG_CHANNEL = "agentgate_config";
 
+const tracked = new AsyncLocalStorage<{ notified: boolean }>();
+
+/** Runs `fn` and says whether anything it did notified a config change. */
+export async function trackConfigChanges<T>(
+  fn: () => Promise<T> | T,
+): Promise<{ result: T; notified: boolean }> {
+  const scope = { notified: false };
+  const result = await tracked.run(scope, fn);
+  return { result, notified: scope.notified };
+}
+
 export async function notifyConfigChanged(trx: Knex | Knex.Transaction): Promise<void> {
+  const scope = tracked.getStore();
+  if (scope) scope.notified = true;
   await trx.raw("select pg_notify(?, ?)", [CONFIG_CHANNEL, String(Date.now())]);
 }
 

@@ -56,6 +56,11 @@ export type AppDeps = {
   mlflow: MlflowSyncService;
   metrics: Metrics;
   version: string;
+  /**
+   * Rebuilds this replica's routing table; awaited after an admin operation that changed routing
+   * config, before it answers (read-your-writes on the replica that took the write).
+   */
+  applyConfigChange: () => Promise<void>;
   /** Extra readiness checks (e.g. the routing table is loaded); the DB check is built in. */
   readinessChecks?: Record<string, () => boolean>;
 };
@@ -104,6 +109,7 @@ export function createHttpApp(deps: AppDeps): HttpApp {
     ],
     makeAuthenticator(deps.tokens),
     express.json({ limit: ADMIN_BODY_LIMIT, strict: false }),
+    deps.applyConfigChange,
   );
   const openapi = buildOpenApi(routes, {
     title: "agentgate admin API",

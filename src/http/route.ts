@@ -7,6 +7,7 @@
 import type { Request, RequestHandler, Response, Router } from "express";
 import type { ZodType, z } from "zod";
 import type { Actor, Scope } from "../auth/scopes.js";
+import { trackConfigChanges } from "../db/notify.js";
 import { isStorable } from "../db/storable.js";
 import { AppError } from "../errors.js";
 
@@ -116,6 +117,7 @@ export function mountRoutes(
   specs: RouteSpec[],
   authenticate: Authenticator,
   parseBody: RequestHandler,
+  applyConfigChange: () => Promise<void>,
 ): MountedRoute[] {
   for (const spec of specs) {
     const authorize: RequestHandler = async (req, res, next) => {
@@ -133,7 +135,10 @@ export function mountRoutes(
         );
       }
       const body = parseOrThrow(spec.body, req.body, "body");
-      const result = await spec.handler({ params, query, body, actor, req, res });
+      const { result, notified } = await trackConfigChanges(() =>
+        spec.handler({ params, query, body, actor, req, res }),
+      );
+      if (notified) await applyConfigChange();
       if (res.headersSent) return;
       if (result === undefined) {
         res.status(204).end();

@@ -79,9 +79,8 @@ export async function seedSystem(
       });
     }
   }
-  // Seeded means routable: the table picks the agents up on the change notification, which a
-  // call made right away could beat on a loaded machine ("unknown agent").
-  await routingSettled(g);
+  // Seeded means routable without waiting: the admin API answers a write only once this
+  // replica's routing table has it.
 }
 
 /** Waits until the gateway's routing table has been rebuilt after the last change. */
