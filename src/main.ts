@@ -13,7 +13,7 @@ import type { Config } from "./config.js";
 import { DatasetService } from "./datasets/service.js";
 import { type DbHandle, describeDb, openDb } from "./db/knex.js";
 import { migrateLatest } from "./db/migrate.js";
-import { listenConfigChanges, notifyConfigChanged } from "./db/notify.js";
+import { ConfigChanges, listenConfigChanges } from "./db/notify.js";
 import { defaultEventBatchSize, defaultEventFlushMs, EventRecorder } from "./events/recorder.js";
 import { FeedbackService } from "./experiments/feedback.js";
 import { Guardian } from "./experiments/guardian.js";
@@ -103,7 +103,8 @@ async function assemble(
   log.info({ database: describeDb(dbOpts), migrations: applied }, "database ready");
 
   const metrics = createMetrics();
-  const onChange = notifyConfigChanged;
+  const configChanges = new ConfigChanges();
+  const onChange = configChanges.notify;
   const tokens = new TokenService(db, config.adminToken, onChange);
   const registry = {
     upstreams: new UpstreamService(db, onChange),
@@ -211,7 +212,7 @@ async function assemble(
     mlflow,
     metrics,
     version: VERSION,
-    applyConfigChange: () => routing.reload(),
+    configChanges: { notified: () => configChanges.notified, apply: () => routing.reload() },
     readinessChecks: { routing_table: () => routing.ready },
   });
 

@@ -31,7 +31,7 @@ import { type RegistryServices, registryRoutes } from "../registry/routes.js";
 import { makeAuthenticator } from "./auth.js";
 import { errorMiddleware, notFoundHandler } from "./errors.js";
 import { buildOpenApi } from "./openapi.js";
-import { type MountedRoute, mountRoutes } from "./route.js";
+import { type ConfigChangeHooks, type MountedRoute, mountRoutes } from "./route.js";
 
 export const API_PREFIX = "/api/v1";
 const ADMIN_BODY_LIMIT = "1mb";
@@ -57,10 +57,11 @@ export type AppDeps = {
   metrics: Metrics;
   version: string;
   /**
-   * Rebuilds this replica's routing table; awaited after an admin operation that changed routing
-   * config, before it answers (read-your-writes on the replica that took the write).
+   * The routing config changes this instance notified, and the rebuild of its routing table that an
+   * admin operation which notified one awaits before answering (read-your-writes on the replica
+   * that took the write).
    */
-  applyConfigChange: () => Promise<void>;
+  configChanges: ConfigChangeHooks;
   /** Extra readiness checks (e.g. the routing table is loaded); the DB check is built in. */
   readinessChecks?: Record<string, () => boolean>;
 };
@@ -109,7 +110,7 @@ export function createHttpApp(deps: AppDeps): HttpApp {
     ],
     makeAuthenticator(deps.tokens),
     express.json({ limit: ADMIN_BODY_LIMIT, strict: false }),
-    deps.applyConfigChange,
+    deps.configChanges,
   );
   const openapi = buildOpenApi(routes, {
     title: "agentgate admin API",

@@ -7,7 +7,6 @@
 import type { Request, RequestHandler, Response, Router } from "express";
 import type { ZodType, z } from "zod";
 import type { Actor, Scope } from "../auth/scopes.js";
-import { trackConfigChanges } from "../db/notify.js";
 import { isStorable } from "../db/storable.js";
 import { AppError } from "../errors.js";
 
@@ -102,6 +101,9 @@ function parseOrThrow<T>(
 const hasBody = (req: Request) =>
   req.headers["transfer-encoding"] !== undefined || Number(req.headers["content-length"] ?? 0) > 0;
 
+/** How many routing config changes this instance notified so far, and how to apply them here. */
+export type ConfigChangeHooks = { notified(): number; apply(): Promise<void> };
+
 export type Authenticator = (req: Request, scope: Scope) => Promise<Actor>;
 
 const ANONYMOUS: Actor = { name: "anonymous", scopes: [] };
@@ -117,7 +119,7 @@ export function mountRoutes(
   specs: RouteSpec[],
   authenticate: Authenticator,
   parseBody: RequestHandler,
-  applyConfigChange: () => Promise<void>,
+  configChanges: ConfigChangeHooks,
 ): MountedRoute[] {
   for (const spec of specs) {
     const authorize: RequestHandler = async (req, res, next) => {
@@ -135,10 +137,9 @@ export function mountRoutes(
         );
       }
       const body = parseOrThrow(spec.body, req.body, "body");
-      const { result, notified } = await trackConfigChanges(() =>
-        spec.handler({ params, query, body, actor, req, res }),
-      );
-      if (notified) await applyConfigChange();
+      const before = configChanges.notified();
+      const result = await spec.handler({ params, query, body, actor, req, res });
+      if (configChanges.notified() !== before) await configChanges.apply();
       if (res.headersSent) return;
       if (result === undefined) {
         res.status(204).end();
