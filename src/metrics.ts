@@ -111,7 +111,7 @@ export function createMetrics() {
     eventsWrittenTotal: counter("events_written_total", "Inference events written to the database"),
     eventBatchesTotal: counter(
       "event_batches_total",
-      "Event batches written to the database, one statement each (events per batch: events_written_total ÷ this)",
+      "Event batches written to the database (one statement each, unless the database refused a value in it and it went event by event; events per batch: events_written_total ÷ this)",
     ),
     eventsSpooledTotal: counter(
       "events_spooled_total",
