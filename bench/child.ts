@@ -13,6 +13,7 @@
 import { writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { startBareProxy } from "./bare-proxy.js";
+import { isHeapProfile } from "./profile.js";
 import { type Mark, recordStalls } from "./stalls.js";
 import { startBenchUpstream } from "./upstream.js";
 
@@ -68,7 +69,7 @@ let inspector: Session | null = null;
 // BENCH_PROFILE=heap samples allocations instead (collected objects included: the point is what
 // each call allocates, not what stays). BENCH_PROFILE=promoted leaves out what a scavenge collected:
 // what remains outlived the young generation, the garbage that only a mark-compact collects.
-const heap = process.env.BENCH_PROFILE === "heap" || process.env.BENCH_PROFILE === "promoted";
+const heap = isHeapProfile(process.env.BENCH_PROFILE);
 const promotedOnly = process.env.BENCH_PROFILE === "promoted";
 const profile = async (file: string | undefined) => {
   if (!file) {

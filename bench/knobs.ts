@@ -1,6 +1,7 @@
 /** The knobs of `npm run bench`: environment variables, or the same names as flags (`--rounds=5`). */
 import { existsSync } from "node:fs";
 import path from "node:path";
+import { isHeapProfile } from "./profile.js";
 
 export const KNOBS = {
   BENCH_SECONDS: ["4", "closed-loop (throughput) phase length, seconds"],
@@ -106,7 +107,7 @@ export const opt = {
       .map((p) => p.trim()),
   ),
   profile: ["1", "heap", "promoted"].includes(knob("BENCH_PROFILE")),
-  heapProfile: knob("BENCH_PROFILE") === "heap" || knob("BENCH_PROFILE") === "promoted",
+  heapProfile: isHeapProfile(knob("BENCH_PROFILE")),
   json: knob("BENCH_JSON"),
   diag: knob("BENCH_DIAG") === "1",
   ab: abSettings(knob("BENCH_AB")),

@@ -7,6 +7,9 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 
+/** Whether a BENCH_PROFILE value samples allocations rather than CPU (the parent and each child decide it). */
+export const isHeapProfile = (value: string | undefined) => value === "heap" || value === "promoted";
+
 type Node = {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };

@@ -119,7 +119,7 @@ async function measure(round: number, phase: Phase, t: Target, fn: () => Promise
   }
   runs.push({ round, phase, target: t.name, result, cpuUs, otherCores, ...(stalls ? { stalls } : {}) });
   const ok = result.ok;
-  const lat = "service" in result ? result.latency : result.latency;
+  const lat = result.latency;
   console.log(
     `  round ${round} ${phase.padEnd(6)} ${t.name.padEnd(11)} ${fmt(result.rps, 0).padStart(6)} req/s  p50 ${fmt(lat.p50)}  p99 ${fmt(lat.p99)} ms` +
       `  proxy CPU ${cpuUs.proxy === null ? "-" : fmt(cpuUs.proxy / ok, 0)} µs/req  others ${fmt(otherCores)} cores` +
