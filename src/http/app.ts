@@ -56,11 +56,7 @@ export type AppDeps = {
   mlflow: MlflowSyncService;
   metrics: Metrics;
   version: string;
-  /**
-   * The routing config changes this instance notified, and the rebuild of its routing table that an
-   * admin operation which notified one awaits before answering (read-your-writes on the replica
-   * that took the write).
-   */
+  /** Lets an admin write that changed routing answer only once this replica's table has it. */
   configChanges: ConfigChangeHooks;
   /** Extra readiness checks (e.g. the routing table is loaded); the DB check is built in. */
   readinessChecks?: Record<string, () => boolean>;

@@ -83,7 +83,11 @@ export async function seedSystem(
   // replica's routing table has it.
 }
 
-/** Waits until the gateway's routing table has been rebuilt after the last change. */
+/**
+ * Waits until the gateway's routing table has been rebuilt after the last change. Needed only for
+ * changes made outside the admin API (the fine-tune follower, the guardian, a service called
+ * directly): an admin write answers once its replica's table has it.
+ */
 export async function routingSettled(g: Gateway): Promise<void> {
   await g.gw.routing.reload();
 }
