@@ -7,25 +7,34 @@
  *   - PGlite: this process (the database thread included; the bench does nothing else meanwhile);
  *   - PostgreSQL: this process (the gateway's share: serializing and sending) and the backend.
  * Also reports the sustained rate into PostgreSQL at the largest batch (DESIGN.md: ≥ 5,000 events/s).
+ *
+ * Then, on PostgreSQL, what the kind of request id costs once the table is large: the same
+ * writes into a table already holding BENCH_EVENT_STORED events, with random ids (UUIDv4, what
+ * the gateway made before) and with the gateway's time-ordered ids (UUIDv7, src/gateway/request-id.ts),
+ * taking turns over BENCH_EVENT_ID_ROUNDS rounds.
  */
 import { randomUUID } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
+import type { Knex } from "knex";
 import { openDb } from "../src/db/knex.js";
 import { migrateLatest } from "../src/db/migrate.js";
 import { EventRecorder, type InferenceEvent } from "../src/events/recorder.js";
+import { newRequestId } from "../src/gateway/request-id.js";
 import { createLogger } from "../src/logger.js";
 import { createMetrics } from "../src/metrics.js";
 import { createBenchDatabase, postgresOrSkip } from "./postgres.js";
 
 const SIZES = [1, 5, 25, 100, 500];
 const ROWS = Number(process.env.BENCH_EVENT_ROWS ?? 10_000);
+const STORED = Number(process.env.BENCH_EVENT_STORED ?? 3_000_000);
+const ID_ROUNDS = Number(process.env.BENCH_EVENT_ID_ROUNDS ?? 2);
 
 /** A successful non-streamed champion call, as the gateway records it. */
-function event(): InferenceEvent {
+function event(requestId: () => string = newRequestId): InferenceEvent {
   return {
-    request_id: randomUUID(),
+    request_id: requestId(),
     at: new Date().toISOString(),
     system: "bench",
     agent: "chat",
@@ -115,6 +124,64 @@ function print(title: string, rows: Row[]): void {
   }
 }
 
+/** The time-ordered ids of `stored` past calls, one per millisecond, ending now (as SQL). */
+const v7Sql = (
+  stored: number,
+) => `(SELECT substr(h, 1, 8) || '-' || substr(h, 9, 4) || '-7' || substr(h, 14, 3) || '-'
+   || substr('89ab', 1 + (get_byte(decode(substr(h, 17, 2), 'hex'), 0) % 4), 1) || substr(h, 18, 3) || '-' || substr(h, 21, 12)
+   FROM (SELECT lpad(to_hex((extract(epoch FROM clock_timestamp()) * 1000)::bigint - ${stored} + g), 12, '0')
+                || md5(random()::text) AS h) x)`;
+const ID_KINDS = {
+  "random (UUIDv4)": { make: randomUUID, sql: () => "gen_random_uuid()::text" },
+  "time-ordered (UUIDv7)": { make: newRequestId, sql: v7Sql },
+} as const;
+
+/** Backend and gateway CPU per event, 100-event batches, into a table holding `STORED` events. */
+async function measureIds(kind: keyof typeof ID_KINDS): Promise<{ gatewayUs: number; backendUs: number }> {
+  const db = await createBenchDatabase();
+  const dir = mkdtempSync(path.join(tmpdir(), "agentgate-bench-ids-"));
+  const handle = openDb({ databaseUrl: db.url, dataDir: dir });
+  try {
+    await migrateLatest(handle.db);
+    await prefill(handle.db, ID_KINDS[kind].sql(STORED));
+    const recorder = new EventRecorder(
+      handle.db,
+      { spoolDir: path.join(dir, "spool"), batchSize: 100 },
+      createMetrics(),
+      createLogger("warn"),
+    );
+    const backend = async () => [...(await db.backendCpuUs()).values()].reduce((a, b) => a + b, 0);
+    const rows = ROWS * 5;
+    const cpu0 = process.cpuUsage();
+    const backend0 = await backend();
+    for (let done = 0; done < rows; done += 100) {
+      for (let i = 0; i < 100; i++) recorder.record(event(ID_KINDS[kind].make));
+      await recorder.flush();
+    }
+    const cpu = process.cpuUsage(cpu0);
+    const backendUs = ((await backend()) - backend0) / rows;
+    if (recorder.pending > 0) throw new Error("events spooled; the database refused them");
+    await recorder.drain();
+    return { gatewayUs: (cpu.user + cpu.system) / rows, backendUs };
+  } finally {
+    await handle.close();
+    await db.drop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** `STORED` past events, as the gateway writes them (a session each), in one statement. */
+async function prefill(db: Knex, idSql: string): Promise<void> {
+  await db.raw(
+    `INSERT INTO inference_events (request_id, at, system, agent, agent_id, route, status, session_id, latency_ms)
+     SELECT ${idSql}, now() - (? - g) * interval '1 millisecond', 'bench', 'chat', 1, 'champion', 200,
+            md5(g::text), 1.5
+       FROM generate_series(1, ?) g`,
+    [STORED, STORED],
+  );
+  await db.raw("VACUUM ANALYZE inference_events");
+}
+
 async function main(): Promise<void> {
   console.log(`agentgate event-batch bench — Node ${process.version}, up to ${ROWS} events per batch size`);
   print("PGlite (embedded, its own thread):", await measure("pglite", undefined, async () => 0));
@@ -125,6 +192,19 @@ async function main(): Promise<void> {
     print("PostgreSQL (127.0.0.1, same machine):", await measure("postgres", db.url, sum));
   } finally {
     await db.drop();
+  }
+  console.log(
+    `\nPostgreSQL, request ids, ${(ROWS * 5).toLocaleString("en")} events in batches of 100 into a table holding ${STORED.toLocaleString("en")}:\n`,
+  );
+  console.log("| round | request ids | gateway CPU µs/event | database backend CPU µs/event |");
+  console.log("| ----: | ----------- | -------------------: | ----------------------------: |");
+  for (let round = 1; round <= ID_ROUNDS; round++) {
+    const kinds = Object.keys(ID_KINDS) as (keyof typeof ID_KINDS)[];
+    if (round % 2 === 0) kinds.reverse();
+    for (const kind of kinds) {
+      const r = await measureIds(kind);
+      console.log(`| ${round} | ${kind} | ${r.gatewayUs.toFixed(1)} | ${r.backendUs.toFixed(1)} |`);
+    }
   }
 }
 

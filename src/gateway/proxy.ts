@@ -8,7 +8,6 @@
  * forward the answer (streams byte for byte through the usage tap) → record one event and the
  * metrics, whatever happened.
  */
-import { randomUUID } from "node:crypto";
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { pipeline } from "node:stream/promises";
 import type { Logger } from "pino";
@@ -22,6 +21,7 @@ import { agentHeaderOf, authorizeProxy, parseChatBody, readBody, sessionOf } fro
 import { type JsonSummary, JsonUsageTap } from "./json-usage.js";
 import { costUsd, type PriceTable, resolvePrice } from "./pricing.js";
 import { readChunks } from "./read-chunks.js";
+import { newRequestId } from "./request-id.js";
 import { agentOf, resolveRoute } from "./resolve.js";
 import { sendError, sendJson } from "./respond.js";
 import type { RoutingTable, UpstreamRoute, VersionRoute } from "./routing-table.js";
@@ -161,7 +161,7 @@ export function createDataPlane(deps: DataPlaneDeps) {
       sendError(res, new AppError("route_not_found", `no route for ${req.method} ${path}`));
       return;
     }
-    const call = new CallRecord(randomUUID(), deps.metrics);
+    const call = new CallRecord(newRequestId(), deps.metrics);
     try {
       await chat(req, res, call);
     } catch (err) {
