@@ -46,6 +46,10 @@ export const KNOBS = {
     "",
     "1: for each gateway's calls above the p99 (open loop), report which of its pauses they overlapped: GC, event batches",
   ],
+  BENCH_PIN: [
+    "",
+    "1: in the open loop, the proxy being measured runs alone on the upper half of the CPUs, the load generator, upstream and local PostgreSQL on the lower half (taskset)",
+  ],
   BENCH_JSON: ["", "write every raw result to this JSON file"],
 } as const;
 export type Knob = keyof typeof KNOBS;
@@ -118,6 +122,7 @@ export const opt = {
   stalls: knob("BENCH_STALLS") === "1",
   eventFlushMs: knob("BENCH_EVENT_FLUSH_MS"),
   quiet: Number(knob("BENCH_QUIET")) || 0,
+  pin: knob("BENCH_PIN") === "1",
 };
 if (knob("BENCH_PG_URL")) process.env.BENCH_PG_URL = knob("BENCH_PG_URL");
 if ([...opt.phases].some((p) => !["closed", "open", "stream"].includes(p))) {

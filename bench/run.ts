@@ -19,6 +19,7 @@ import path from "node:path";
 import { SERVER_NODE_FLAGS } from "../src/node-flags.js";
 import { KNOBS, type Knob, knob, opt } from "./knobs.js";
 import { type ClosedResult, closedLoop, loadPool, type OpenResult, openLoop } from "./load.js";
+import { OTHER_CPUS, PROXY_CPUS, pin, pinningAvailable, unpin } from "./pin.js";
 import { type BenchDatabase, createBenchDatabase, pgAdminUrl, pgReachable } from "./postgres.js";
 import { buildChildren, machineBusyUs, Proc, procCpuUs } from "./procs.js";
 import { summarizeProfile } from "./profile.js";
@@ -150,6 +151,13 @@ async function main(): Promise<void> {
       "warning: the machine is busy (1-min load average above half the CPUs); figures will be noisy",
     );
 
+  if (opt.pin) {
+    const why = pinningAvailable();
+    if (why) throw new Error(`BENCH_PIN: cannot pin on this machine (${why})`);
+    meta["CPU placement in the open loop"] =
+      `proxy measured on CPU ${PROXY_CPUS}; load generator, upstream, idle targets, PostgreSQL on CPU ${OTHER_CPUS}`;
+  }
+
   let pgProblem: string | null = null;
   if (opt.db !== "pglite" || opt.abStorage === "postgres") pgProblem = await pgReachable();
   const usePglite = opt.db !== "postgres";
@@ -233,11 +241,16 @@ async function main(): Promise<void> {
         await measure(round, "closed", t, () =>
           closedLoop(poolOf(t), JSON_REQ, opt.connections, opt.seconds * 1000),
         );
-    if (opt.phases.has("open"))
-      for (const t of order)
+    if (opt.phases.has("open")) {
+      for (const t of order) {
+        if (opt.pin)
+          pin(t.proc?.pid ?? null, [process.pid, ...procs.filter((p) => p !== t.proc).map((p) => p.pid)]);
         await measure(round, "open", t, () =>
           openLoop(poolOf(t), JSON_REQ, opt.rate, opt.rateSeconds * 1000, opt.stalls && t.gateway),
         );
+      }
+      if (opt.pin) unpin([process.pid, ...procs.map((p) => p.pid)]);
+    }
     if (opt.phases.has("stream"))
       for (const t of order)
         await measure(round, "stream", t, () =>

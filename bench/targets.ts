@@ -9,6 +9,7 @@ import path from "node:path";
 import { SERVER_NODE_FLAGS } from "../src/node-flags.js";
 import { opt } from "./knobs.js";
 import type { Request } from "./load.js";
+import { unpin } from "./pin.js";
 import type { BenchDatabase } from "./postgres.js";
 import { Proc } from "./procs.js";
 
@@ -72,6 +73,8 @@ let cleaned = false;
 export async function cleanup(): Promise<void> {
   if (cleaned) return;
   cleaned = true;
+  // BENCH_PIN: PostgreSQL serves more than the bench; it gets all the CPUs back however the run ends.
+  if (opt.pin) unpin([]);
   await Promise.allSettled(procs.map((p) => p.stop()));
   await Promise.allSettled(dbs.map((d) => d.drop()));
   for (const dir of [tmp, buildDir, ...(abBuildDir ? [abBuildDir] : [])]) {
