@@ -8,7 +8,6 @@
  * the trainer's message; while following they are kept in `poll_error` and retried.
  */
 import type { Knex } from "knex";
-import { toFile } from "openai";
 import type { FineTuningJob } from "openai/resources/fine-tuning/jobs/jobs";
 import { recordAudit } from "../audit/audit.js";
 import type { Actor } from "../auth/scopes.js";
@@ -19,7 +18,7 @@ import { parseAgentRef } from "../registry/names.js";
 import { applyJob } from "./apply.js";
 import type { FineTuneCreate, FineTuneView, Status } from "./schemas.js";
 import { type FineTuneRow, needsFollowing, present } from "./store.js";
-import { openTrainer, type Trainer, trainerCall, trainerError } from "./trainer.js";
+import { loadSdk, openTrainer, type Trainer, trainerCall, trainerError } from "./trainer.js";
 
 const GLOBAL_FILE = "*";
 
@@ -70,6 +69,7 @@ export class FineTuneService {
       .first("content", "sha256");
 
     const suffix = fileAgent === GLOBAL_FILE ? "" : `.${fileAgent.replace("/", ".")}`;
+    const { toFile } = await loadSdk();
     const uploaded = await trainerCall(trainer, "the training file upload", async () =>
       trainer.client.files.create({
         file: await toFile(Buffer.from(file.content, "utf8"), `${ds.name}${suffix}.jsonl`),
