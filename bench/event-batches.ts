@@ -24,7 +24,7 @@ import { EventRecorder, type InferenceEvent } from "../src/events/recorder.js";
 import { newRequestId } from "../src/gateway/request-id.js";
 import { createLogger } from "../src/logger.js";
 import { createMetrics } from "../src/metrics.js";
-import { createBenchDatabase, postgresOrSkip } from "./postgres.js";
+import { type BenchDatabase, createBenchDatabase, postgresOrSkip } from "./postgres.js";
 
 const SIZES = [1, 5, 25, 100, 500];
 const ROWS = Number(process.env.BENCH_EVENT_ROWS ?? 10_000);
@@ -65,10 +65,43 @@ function event(requestId: () => string = newRequestId): InferenceEvent {
 
 type Row = { size: number; gatewayUs: number; backendUs: number | null; eventsPerS: number };
 
+/**
+ * Writes `rows` events through `recorder` in batches of `size`, after a warm-up (the statement
+ * planned, on PostgreSQL prepared, and the code compiled): CPU per event of this process and of
+ * the backend, and the rate.
+ */
+async function timedWrites(
+  recorder: EventRecorder,
+  size: number,
+  rows: number,
+  /** null on PGlite: the database is this process's own thread. */
+  backendCpuUs: (() => Promise<number>) | null,
+  requestId: () => string = newRequestId,
+): Promise<Omit<Row, "size">> {
+  for (let i = 0; i < size * 2; i++) recorder.record(event(requestId));
+  await recorder.flush();
+  const cpu0 = process.cpuUsage();
+  const backend0 = (await backendCpuUs?.()) ?? 0;
+  const t0 = performance.now();
+  for (let done = 0; done < rows; done += size) {
+    for (let i = 0; i < size; i++) recorder.record(event(requestId));
+    await recorder.flush();
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
+  const backendUs = backendCpuUs ? ((await backendCpuUs()) - backend0) / rows : null;
+  if (recorder.pending > 0) throw new Error("events spooled; the database refused them");
+  await recorder.drain();
+  return { gatewayUs: (cpu.user + cpu.system) / rows, backendUs, eventsPerS: rows / seconds };
+}
+
+/** CPU time (µs) of all of `db`'s backends. */
+const backendTotal = (db: BenchDatabase) => async () =>
+  [...(await db.backendCpuUs()).values()].reduce((a, b) => a + b, 0);
+
 async function measure(
-  storage: "pglite" | "postgres",
   url: string | undefined,
-  backendCpuUs: () => Promise<number>,
+  backendCpuUs: (() => Promise<number>) | null,
 ): Promise<Row[]> {
   const dir = mkdtempSync(path.join(tmpdir(), "agentgate-bench-events-"));
   const handle = openDb({ databaseUrl: url, dataDir: dir });
@@ -82,28 +115,8 @@ async function measure(
         createMetrics(),
         createLogger("warn"),
       );
-      // Warm-up: the statement planned (PostgreSQL: prepared) and the code compiled.
-      for (let i = 0; i < size * 2; i++) recorder.record(event());
-      await recorder.flush();
       const rows = Math.max(size, Math.min(ROWS, size * 400));
-      const cpu0 = process.cpuUsage();
-      const backend0 = await backendCpuUs();
-      const t0 = performance.now();
-      for (let done = 0; done < rows; done += size) {
-        for (let i = 0; i < size; i++) recorder.record(event());
-        await recorder.flush();
-      }
-      const seconds = (performance.now() - t0) / 1000;
-      const cpu = process.cpuUsage(cpu0);
-      const backend = storage === "postgres" ? ((await backendCpuUs()) - backend0) / rows : null;
-      if (recorder.pending > 0) throw new Error(`${storage}: events spooled; the database refused them`);
-      await recorder.drain();
-      out.push({
-        size,
-        gatewayUs: (cpu.user + cpu.system) / rows,
-        backendUs: backend,
-        eventsPerS: rows / seconds,
-      });
+      out.push({ size, ...(await timedWrites(recorder, size, rows, backendCpuUs)) });
     }
     return out;
   } finally {
@@ -150,19 +163,8 @@ async function measureIds(kind: keyof typeof ID_KINDS): Promise<{ gatewayUs: num
       createMetrics(),
       createLogger("warn"),
     );
-    const backend = async () => [...(await db.backendCpuUs()).values()].reduce((a, b) => a + b, 0);
-    const rows = ROWS * 5;
-    const cpu0 = process.cpuUsage();
-    const backend0 = await backend();
-    for (let done = 0; done < rows; done += 100) {
-      for (let i = 0; i < 100; i++) recorder.record(event(ID_KINDS[kind].make));
-      await recorder.flush();
-    }
-    const cpu = process.cpuUsage(cpu0);
-    const backendUs = ((await backend()) - backend0) / rows;
-    if (recorder.pending > 0) throw new Error("events spooled; the database refused them");
-    await recorder.drain();
-    return { gatewayUs: (cpu.user + cpu.system) / rows, backendUs };
+    const r = await timedWrites(recorder, 100, ROWS * 5, backendTotal(db), ID_KINDS[kind].make);
+    return { gatewayUs: r.gatewayUs, backendUs: r.backendUs as number };
   } finally {
     await handle.close();
     await db.drop();
@@ -184,12 +186,11 @@ async function prefill(db: Knex, idSql: string): Promise<void> {
 
 async function main(): Promise<void> {
   console.log(`agentgate event-batch bench — Node ${process.version}, up to ${ROWS} events per batch size`);
-  print("PGlite (embedded, its own thread):", await measure("pglite", undefined, async () => 0));
+  print("PGlite (embedded, its own thread):", await measure(undefined, null));
   if (!(await postgresOrSkip())) return;
   const db = await createBenchDatabase();
   try {
-    const sum = async () => [...(await db.backendCpuUs()).values()].reduce((a, b) => a + b, 0);
-    print("PostgreSQL (127.0.0.1, same machine):", await measure("postgres", db.url, sum));
+    print("PostgreSQL (127.0.0.1, same machine):", await measure(db.url, backendTotal(db)));
   } finally {
     await db.drop();
   }
