@@ -10,6 +10,12 @@ export const KNOBS = {
   // moves by milliseconds; 15,000 put 150 behind it (docs/benchmarks.md, main at a19aae6).
   BENCH_RATE_SECONDS: ["15", "open-loop phase length, seconds"],
   BENCH_STREAM_SECONDS: ["4", "streaming phase length, seconds"],
+  // The VM's speed drifts over seconds to minutes; a target measured in one stretch of a phase
+  // and its baseline in the next compared two moments as much as two proxies.
+  BENCH_SLICE_SECONDS: [
+    "1",
+    "the targets take turns within each phase in slices of this length, each target's slices pooled (a value ≥ the phase length: one stretch per target)",
+  ],
   BENCH_CONNECTIONS: ["64", "closed-loop concurrency (connections)"],
   BENCH_STREAM_CONNECTIONS: ["64", "streaming concurrency (connections)"],
   BENCH_ROUNDS: [
@@ -102,6 +108,7 @@ export const opt = {
   rate: num("BENCH_RATE"),
   rateSeconds: num("BENCH_RATE_SECONDS"),
   streamSeconds: num("BENCH_STREAM_SECONDS"),
+  sliceSeconds: num("BENCH_SLICE_SECONDS"),
   connections: Math.round(num("BENCH_CONNECTIONS")),
   streamConnections: Math.round(num("BENCH_STREAM_CONNECTIONS")),
   rounds: Math.round(num("BENCH_ROUNDS")),

@@ -9,6 +9,9 @@
  *   leave up to about a millisecond after its slot; that lateness is in every target's figures
  *   alike, and `sendLate` reports it. `service` is the latency from the actual send.
  *
+ * Each also has a `…Samples` form that returns what it saw unsummarized, so that several short
+ * runs of one target (the bench's slices) pool into one result (`closedResult`, `openResult`).
+ *
  * Every answer is checked: status 200 and, for streams, a last event `data: [DONE]`.
  */
 import { Pool } from "undici";
@@ -101,12 +104,15 @@ async function call(pool: Pool, r: Request, sentAt: number): Promise<number> {
   return ttfb;
 }
 
-export async function closedLoop(
+/** What one closed-loop run saw, before summarizing: runs of one target can be pooled. */
+export type ClosedSamples = { errors: number; ms: number; latency: number[]; ttfb: number[] | null };
+
+export async function closedLoopSamples(
   pool: Pool,
   r: Request,
   connections: number,
   ms: number,
-): Promise<ClosedResult> {
+): Promise<ClosedSamples> {
   const latency: number[] = [];
   const ttfb: number[] = [];
   let errors = 0;
@@ -125,25 +131,79 @@ export async function closedLoop(
     }
   };
   await Promise.all(Array.from({ length: connections }, worker));
-  const seconds = (performance.now() - t0) / 1000;
+  return { errors, ms: performance.now() - t0, latency, ttfb: r.stream ? ttfb : null };
+}
+
+/** One result from runs of one target (throughput over their summed time, latencies pooled). */
+export function closedResult(runs: ClosedSamples[]): ClosedResult {
+  const latency = runs.flatMap((s) => s.latency);
+  const seconds = runs.reduce((n, s) => n + s.ms, 0) / 1000;
   return {
     ok: latency.length,
-    errors,
+    errors: runs.reduce((n, s) => n + s.errors, 0),
     seconds,
     rps: latency.length / seconds,
     latency: summarize(latency),
-    ttfb: r.stream ? summarize(ttfb) : null,
+    ttfb: runs[0]?.ttfb ? summarize(runs.flatMap((s) => s.ttfb ?? [])) : null,
   };
 }
 
-/** `r`: the request, or a function giving the k-th call's request (e.g. its own session). */
-export function openLoop(
+export async function closedLoop(
+  pool: Pool,
+  r: Request,
+  connections: number,
+  ms: number,
+): Promise<ClosedResult> {
+  return closedResult([await closedLoopSamples(pool, r, connections, ms)]);
+}
+
+/** What one open-loop run saw, before summarizing: runs of one target can be pooled. */
+export type OpenSamples = {
+  scheduled: number;
+  errors: number;
+  ms: number;
+  latency: number[];
+  service: number[];
+  sendLate: Float64Array;
+  calls: Call[] | null;
+};
+
+/** One result from runs of one target (rate over their summed time, latencies pooled). */
+export function openResult(runs: OpenSamples[]): OpenResult {
+  const latency = runs.flatMap((s) => s.latency);
+  const seconds = runs.reduce((n, s) => n + s.ms, 0) / 1000;
+  const calls = runs.every((s) => s.calls) ? runs.flatMap((s) => s.calls ?? []) : null;
+  return {
+    scheduled: runs.reduce((n, s) => n + s.scheduled, 0),
+    ok: latency.length,
+    errors: runs.reduce((n, s) => n + s.errors, 0),
+    seconds,
+    rps: latency.length / seconds,
+    latency: summarize(latency),
+    service: summarize(runs.flatMap((s) => s.service)),
+    sendLate: summarize(runs.flatMap((s) => [...s.sendLate])),
+    ...(calls ? { calls } : {}),
+  };
+}
+
+export async function openLoop(
   pool: Pool,
   r: Request | ((k: number) => Request),
   rate: number,
   ms: number,
   keepCalls = false,
 ): Promise<OpenResult> {
+  return openResult([await openLoopSamples(pool, r, rate, ms, keepCalls)]);
+}
+
+/** `r`: the request, or a function giving the k-th call's request (e.g. its own session). */
+export function openLoopSamples(
+  pool: Pool,
+  r: Request | ((k: number) => Request),
+  rate: number,
+  ms: number,
+  keepCalls = false,
+): Promise<OpenSamples> {
   const requestOf = typeof r === "function" ? r : () => r;
   const total = Math.max(1, Math.round((rate * ms) / 1000));
   const interval = 1000 / rate;
@@ -173,17 +233,15 @@ export function openLoop(
         )
         .finally(() => {
           if (++finished === total) {
-            const seconds = (performance.now() - start) / 1000;
+            const ms = performance.now() - start;
             resolve({
               scheduled: total,
-              ok: latency.length,
               errors,
-              seconds,
-              rps: latency.length / seconds,
-              latency: summarize(latency),
-              service: summarize(service),
-              sendLate: summarize(sendLate),
-              ...(keepCalls ? { calls } : {}),
+              ms,
+              latency,
+              service,
+              sendLate,
+              calls: keepCalls ? calls : null,
             });
           }
         });

@@ -4,7 +4,8 @@
  *
  * Processes: this one (the load generator), the fake upstream, the bare proxy and each gateway
  * (embedded PGlite; and PostgreSQL when reachable), each in its own child, so CPU time is read per
- * process. Phases, repeated for every round, each target in turn (the order rotates per round):
+ * process. Phases, repeated for every round; within a phase the targets take turns in slices of
+ * about a second (BENCH_SLICE_SECONDS), the order rotating per slice and per round:
  *   1. closed loop, C connections, S seconds          → throughput, latency under saturation
  *   2. open loop, R req/s evenly paced                → p50/p99/max from the scheduled send time,
  *                                                       CPU time per request of each process
@@ -18,7 +19,19 @@ import os from "node:os";
 import path from "node:path";
 import { SERVER_NODE_FLAGS } from "../src/node-flags.js";
 import { KNOBS, type Knob, knob, opt } from "./knobs.js";
-import { type ClosedResult, closedLoop, loadPool, type OpenResult, openLoop } from "./load.js";
+import {
+  type ClosedResult,
+  type ClosedSamples,
+  closedLoop,
+  closedLoopSamples,
+  closedResult,
+  loadPool,
+  type OpenResult,
+  type OpenSamples,
+  openLoop,
+  openLoopSamples,
+  openResult,
+} from "./load.js";
 import { OTHER_CPUS, PROXY_CPUS, pin, pinningAvailable, unpin } from "./pin.js";
 import { type BenchDatabase, createBenchDatabase, pgAdminUrl, pgReachable } from "./postgres.js";
 import { buildChildren, machineBusyUs, Proc, procCpuUs } from "./procs.js";
@@ -92,40 +105,91 @@ async function othersBusy(ms: number): Promise<number> {
   return Math.max(0, (machineBusyUs() - m0 - (ours() - o0)) / ((performance.now() - t0) * 1000));
 }
 
-async function measure(round: number, phase: Phase, t: Target, fn: () => Promise<ClosedResult | OpenResult>) {
-  if (opt.quiet > 0) {
-    const until = Date.now() + 60_000;
-    let busy = await othersBusy(500);
-    while (busy > opt.quiet && Date.now() < until) busy = await othersBusy(1000);
-    if (busy > opt.quiet)
-      console.log(`  (still ${fmt(busy)} cores busy elsewhere after 60 s; running anyway)`);
-  }
-  const before = await snapshot(t);
-  const result = await fn();
-  const after = await snapshot(t);
-  const cpuUs: CpuUs = {
-    proxy: before.proxy !== null && after.proxy !== null ? after.proxy - before.proxy : null,
-    upstream: after.upstream - before.upstream,
-    loadgen: after.loadgen - before.loadgen,
-    db: dbDelta(before.db, after.db),
-  };
-  const otherCores = Math.max(
-    0,
-    (after.machine - before.machine - (after.ours - before.ours)) / ((after.at - before.at) * 1000),
+/** Waits (BENCH_QUIET, up to 60 s) until processes outside the bench are about idle. */
+async function waitQuiet(): Promise<void> {
+  if (opt.quiet <= 0) return;
+  const until = Date.now() + 60_000;
+  let busy = await othersBusy(500);
+  while (busy > opt.quiet && Date.now() < until) busy = await othersBusy(1000);
+  if (busy > opt.quiet) console.log(`  (still ${fmt(busy)} cores busy elsewhere after 60 s; running anyway)`);
+}
+
+const add = (a: number | null, b: number | null) => (a === null || b === null ? null : a + b);
+
+/**
+ * One phase of a round. The targets take turns in slices of about BENCH_SLICE_SECONDS, the order
+ * rotating by one every slice, so each target samples the whole stretch of the phase alike and a
+ * drift of the machine's speed lands on all of them, not on whichever ran in its slow moment.
+ * Every slice runs between two readings of the CPU clocks of its target's processes; each
+ * target's slices are pooled into one run (counts and CPU summed, latencies merged).
+ */
+async function measurePhase<S extends ClosedSamples | OpenSamples>(
+  round: number,
+  phase: Phase,
+  order: Target[],
+  seconds: number,
+  runSlice: (t: Target, ms: number) => Promise<S>,
+  pool: (slices: S[]) => ClosedResult | OpenResult,
+): Promise<void> {
+  await waitQuiet();
+  const slices = Math.max(1, Math.round(seconds / opt.sliceSeconds));
+  const ms = (seconds * 1000) / slices;
+  type Acc = { samples: S[]; cpuUs: CpuUs; others: number; elapsedMs: number; marks: Mark[] | null };
+  const acc = new Map<Target, Acc>(
+    order.map((t) => [
+      t,
+      {
+        samples: [],
+        cpuUs: { proxy: 0, upstream: 0, loadgen: 0, db: 0 },
+        others: 0,
+        elapsedMs: 0,
+        marks: null,
+      },
+    ]),
   );
-  let stalls: Attribution | undefined;
-  if ("calls" in result && result.calls) {
-    if (after.marks) stalls = attribute(result.calls, after.marks);
-    delete result.calls;
+  for (let k = 0; k < slices; k++) {
+    for (let j = 0; j < order.length; j++) {
+      const t = order[(j + k) % order.length] as Target;
+      const a = acc.get(t) as Acc;
+      if (phase === "open" && opt.pin)
+        pin(t.proc?.pid ?? null, [process.pid, ...procs.filter((p) => p !== t.proc).map((p) => p.pid)]);
+      const before = await snapshot(t);
+      a.samples.push(await runSlice(t, ms));
+      const after = await snapshot(t);
+      a.cpuUs = {
+        proxy: add(
+          a.cpuUs.proxy,
+          before.proxy !== null && after.proxy !== null ? after.proxy - before.proxy : null,
+        ),
+        upstream: a.cpuUs.upstream + after.upstream - before.upstream,
+        loadgen: a.cpuUs.loadgen + after.loadgen - before.loadgen,
+        db: add(a.cpuUs.db, dbDelta(before.db, after.db)),
+      };
+      a.others += after.machine - before.machine - (after.ours - before.ours);
+      a.elapsedMs += after.at - before.at;
+      if (after.marks) a.marks = [...(a.marks ?? []), ...after.marks];
+    }
   }
-  runs.push({ round, phase, target: t.name, result, cpuUs, otherCores, ...(stalls ? { stalls } : {}) });
-  const ok = result.ok;
-  const lat = result.latency;
-  console.log(
-    `  round ${round} ${phase.padEnd(6)} ${t.name.padEnd(11)} ${fmt(result.rps, 0).padStart(6)} req/s  p50 ${fmt(lat.p50)}  p99 ${fmt(lat.p99)} ms` +
-      `  proxy CPU ${cpuUs.proxy === null ? "-" : fmt(cpuUs.proxy / ok, 0)} µs/req  others ${fmt(otherCores)} cores` +
-      (result.errors ? `  ERRORS ${result.errors}` : ""),
-  );
+  if (phase === "open" && opt.pin) unpin([process.pid, ...procs.map((p) => p.pid)]);
+
+  for (const t of order) {
+    const a = acc.get(t) as Acc;
+    const result = pool(a.samples);
+    const { cpuUs } = a;
+    const otherCores = Math.max(0, a.others / (a.elapsedMs * 1000));
+    let stalls: Attribution | undefined;
+    if ("calls" in result && result.calls) {
+      if (a.marks) stalls = attribute(result.calls, a.marks, result.seconds);
+      delete result.calls;
+    }
+    runs.push({ round, phase, target: t.name, result, cpuUs, otherCores, ...(stalls ? { stalls } : {}) });
+    const lat = result.latency;
+    console.log(
+      `  round ${round} ${phase.padEnd(6)} ${t.name.padEnd(11)} ${fmt(result.rps, 0).padStart(6)} req/s  p50 ${fmt(lat.p50)}  p99 ${fmt(lat.p99)} ms` +
+        `  proxy CPU ${cpuUs.proxy === null ? "-" : fmt(cpuUs.proxy / result.ok, 0)} µs/req  others ${fmt(otherCores)} cores` +
+        (result.errors ? `  ERRORS ${result.errors}` : ""),
+    );
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -237,25 +301,32 @@ async function main(): Promise<void> {
       order[slot] = gateways[k] as Target;
     });
     if (opt.phases.has("closed"))
-      for (const t of order)
-        await measure(round, "closed", t, () =>
-          closedLoop(poolOf(t), JSON_REQ, opt.connections, opt.seconds * 1000),
-        );
-    if (opt.phases.has("open")) {
-      for (const t of order) {
-        if (opt.pin)
-          pin(t.proc?.pid ?? null, [process.pid, ...procs.filter((p) => p !== t.proc).map((p) => p.pid)]);
-        await measure(round, "open", t, () =>
-          openLoop(poolOf(t), JSON_REQ, opt.rate, opt.rateSeconds * 1000, opt.stalls && t.gateway),
-        );
-      }
-      if (opt.pin) unpin([process.pid, ...procs.map((p) => p.pid)]);
-    }
+      await measurePhase(
+        round,
+        "closed",
+        order,
+        opt.seconds,
+        (t, ms) => closedLoopSamples(poolOf(t), JSON_REQ, opt.connections, ms),
+        closedResult,
+      );
+    if (opt.phases.has("open"))
+      await measurePhase(
+        round,
+        "open",
+        order,
+        opt.rateSeconds,
+        (t, ms) => openLoopSamples(poolOf(t), JSON_REQ, opt.rate, ms, opt.stalls && !!t.gateway),
+        openResult,
+      );
     if (opt.phases.has("stream"))
-      for (const t of order)
-        await measure(round, "stream", t, () =>
-          closedLoop(poolOf(t), STREAM_REQ, opt.streamConnections, opt.streamSeconds * 1000),
-        );
+      await measurePhase(
+        round,
+        "stream",
+        order,
+        opt.streamSeconds,
+        (t, ms) => closedLoopSamples(poolOf(t), STREAM_REQ, opt.streamConnections, ms),
+        closedResult,
+      );
   }
 
   const profiles: string[] = [];

@@ -62,7 +62,8 @@ export type Attribution = {
   seconds: number;
 };
 
-export function attribute(calls: Call[], marks: Mark[]): Attribution {
+/** `seconds`: how long the calls ran, when they came in slices with gaps between them. */
+export function attribute(calls: Call[], marks: Mark[], seconds?: number): Attribution {
   const { p99 } = summarize(calls.map((c) => c[1]));
   const byStart = [...marks].sort((a, b) => a[1] - b[1]);
   const longest = byStart.reduce((m, x) => Math.max(m, x[2]), 0);
@@ -103,5 +104,5 @@ export function attribute(calls: Call[], marks: Mark[]): Attribution {
     pauses[what] ??= [];
     pauses[what].push(ms);
   }
-  return { p99, slow: slow.length, causes, pauses, seconds: (last - first) / 1000 };
+  return { p99, slow: slow.length, causes, pauses, seconds: seconds ?? (last - first) / 1000 };
 }
