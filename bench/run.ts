@@ -5,7 +5,7 @@
  * Processes: this one (the load generator), the fake upstream, the bare proxy and each gateway
  * (embedded PGlite; and PostgreSQL when reachable), each in its own child, so CPU time is read per
  * process. Phases, repeated for every round; within a phase the targets take turns in slices of
- * about a second (BENCH_SLICE_SECONDS), the order rotating per slice and per round:
+ * about a second (BENCH_SLICE_SECONDS), in an order shuffled per slice:
  *   1. closed loop, C connections, S seconds          → throughput, latency under saturation
  *   2. open loop, R req/s evenly paced                → p50/p99/max from the scheduled send time,
  *                                                       CPU time per request of each process
@@ -114,12 +114,24 @@ async function waitQuiet(): Promise<void> {
   if (busy > opt.quiet) console.log(`  (still ${fmt(busy)} cores busy elsewhere after 60 s; running anyway)`);
 }
 
+/** A uniformly random permutation (Fisher–Yates). */
+function shuffled<T>(items: readonly T[]): T[] {
+  const out = [...items];
+  for (let i = out.length - 1; i > 0; i--) {
+    const j = Math.floor(Math.random() * (i + 1));
+    [out[i], out[j]] = [out[j] as T, out[i] as T];
+  }
+  return out;
+}
+
 const add = (a: number | null, b: number | null) => (a === null || b === null ? null : a + b);
 
 /**
- * One phase of a round. The targets take turns in slices of about BENCH_SLICE_SECONDS, the order
- * rotating by one every slice, so each target samples the whole stretch of the phase alike and a
- * drift of the machine's speed lands on all of them, not on whichever ran in its slow moment.
+ * One phase of a round. The targets take turns in slices of about BENCH_SLICE_SECONDS, so each
+ * target samples the whole stretch of the phase alike and a drift of the machine's speed lands on
+ * all of them, not on whichever ran in its slow moment. The first slice keeps the round's order;
+ * every later one is shuffled, so no target always follows the same one (a rotation keeps the
+ * cyclic order: the bare proxy then always ran right after the direct calls).
  * Every slice runs between two readings of the CPU clocks of its target's processes; each
  * target's slices are pooled into one run (counts and CPU summed, latencies merged).
  */
@@ -148,8 +160,7 @@ async function measurePhase<S extends ClosedSamples | OpenSamples>(
     ]),
   );
   for (let k = 0; k < slices; k++) {
-    for (let j = 0; j < order.length; j++) {
-      const t = order[(j + k) % order.length] as Target;
+    for (const t of k === 0 ? order : shuffled(order)) {
       const a = acc.get(t) as Acc;
       if (phase === "open" && opt.pin)
         pin(t.proc?.pid ?? null, [process.pid, ...procs.filter((p) => p !== t.proc).map((p) => p.pid)]);
