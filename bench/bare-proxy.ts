@@ -5,7 +5,9 @@
  * (status, content type and length, body as it arrives, with `.pipe()`). No auth, no parsing, no routing, no
  * events, no metrics: the difference to the gateway is the gateway's own cost.
  * The body is read whole before forwarding because that is cheaper than handing undici the request
- * stream (about 25% less CPU per call here), and a baseline should be the cheap way.
+ * stream (about 25% less CPU per call here), and a baseline should be the cheap way. It settles
+ * node:http's object layout before serving as the gateway does (src/http/object-shapes.ts): a
+ * baseline left to turn its responses into dictionaries at random would flatter the gateway.
  */
 import {
   createServer,
@@ -16,12 +18,14 @@ import {
 } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Pool } from "undici";
+import { settleHttpObjectShapes } from "../src/http/object-shapes.js";
 
 export async function startBareProxy(
   upstreamOrigin: string,
   port = 0,
 ): Promise<{ url: string; server: Server; pool: Pool }> {
   const pool = new Pool(upstreamOrigin, { connections: 256, keepAliveTimeout: 10_000 });
+  settleHttpObjectShapes();
   const server = createServer((req, res) => {
     const parts: Buffer[] = [];
     req.on("data", (c: Buffer) => parts.push(c));

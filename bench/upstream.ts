@@ -11,6 +11,7 @@
  */
 import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
+import { settleHttpObjectShapes } from "../src/http/object-shapes.js";
 
 const CREATED = 1_700_000_000;
 const MODEL = "gpt-4o-mini";
@@ -77,6 +78,7 @@ const SSE_HEADERS = { "content-type": "text/event-stream; charset=utf-8", "cache
 export const STREAM_EVENT_COUNT = STREAM_PLAIN.length;
 
 export async function startBenchUpstream(port = 0): Promise<{ url: string; server: Server }> {
+  settleHttpObjectShapes();
   const server = createServer((req, res) => {
     const parts: Buffer[] = [];
     req.on("data", (c: Buffer) => parts.push(c));

@@ -30,6 +30,7 @@ import { RoutingSync } from "./gateway/routing-sync.js";
 import { UpstreamClient } from "./gateway/upstream-client.js";
 import { VersionDirectory } from "./gateway/version-address.js";
 import { createHttpApp, type HttpApp } from "./http/app.js";
+import { settleHttpObjectShapes } from "./http/object-shapes.js";
 import { createLogger, type Logger } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { MlflowClient } from "./mlflow/client.js";
@@ -216,6 +217,7 @@ async function assemble(
     readinessChecks: { routing_table: () => routing.ready },
   });
 
+  settleHttpObjectShapes();
   const server = http.createServer((req, res) => {
     if (req.url?.startsWith("/v1/")) void dataPlane(req, res);
     else httpApp.app(req, res);
