@@ -329,9 +329,11 @@ describe.each(backends())("guardrails and ramps on %s", (backend) => {
 
     const first = await callAll("a4", sessions("a4-s0", 300));
     const ft0 = [...first].filter(([, o]) => o.arm === "ft").map(([s]) => s);
-    // 10% of 300: 30 expected, binomial sd ≈ 5.2.
-    expect(ft0.length).toBeGreaterThanOrEqual(15);
-    expect(ft0.length).toBeLessThanOrEqual(48);
+    // 10% of 300: 30 expected, binomial sd ≈ 5.2. The bounds (≥ 10 is also what the guardrails'
+    // min_units need) fail a correct gateway once in ~13,000 runs (exact binomial tails); the old
+    // 15..48 failed once in ~1,000 and did, in CI (13 of 300).
+    expect(ft0.length).toBeGreaterThanOrEqual(11);
+    expect(ft0.length).toBeLessThanOrEqual(52);
     await eventsFlushed(g);
 
     // The hold is over, but without feedback the guardrails are insufficient: the ramp holds.
@@ -376,9 +378,9 @@ describe.each(backends())("guardrails and ramps on %s", (backend) => {
     await waitFor("the routing table at 50%", async () => weights()?.[1] === 0.5);
     const second = await callAll("a4", sessions("a4-s1", 300));
     const ft1 = [...second.values()].filter((o) => o.arm === "ft").length;
-    // 50% of 300: 150 expected, sd ≈ 8.7.
-    expect(ft1).toBeGreaterThanOrEqual(120);
-    expect(ft1).toBeLessThanOrEqual(180);
+    // 50% of 300: 150 expected, sd ≈ 8.7 (bounds at ±4 sd: a false failure once in ~25,000 runs).
+    expect(ft1).toBeGreaterThanOrEqual(115);
+    expect(ft1).toBeLessThanOrEqual(185);
     // A unit in the treatment stays there when the share grows.
     const back = await callAll("a4", ft0);
     for (const o of back.values()) expect(o.arm).toBe("ft");
