@@ -122,8 +122,9 @@ echo "HANDOVER_TOKEN=$AGENTGATE_TOKEN"`;
     expect(first.code).toBe(0);
     const adminToken = /^HANDOVER_TOKEN=(\S+)$/m.exec(first.stdout)?.[1];
     expect(adminToken).toMatch(/^[0-9a-f]{48}$/);
-    // `tokens create` prints the new key once.
-    const proxyKey = /\b(agk_[A-Za-z0-9_-]{20,})\b/.exec(first.stdout)?.[1];
+    // `tokens create` prints the new key once. Lookarounds, not \b: a base64url key may end in
+    // '-' (1 in 64), and \b would then cut it short (a 401 at the first call, seen in CI).
+    const proxyKey = /(?<![\w-])(agk_[\w-]{20,})(?![\w-])/.exec(first.stdout)?.[1];
     expect(proxyKey, first.stdout).toBeDefined();
 
     const admin = { ...env, AGENTGATE_TOKEN: adminToken as string };
