@@ -35,7 +35,7 @@ export const KNOBS = {
   ],
   BENCH_QUIET: [
     "",
-    "before each run, wait (up to 60 s) until other processes use less than this many cores, e.g. 0.2",
+    "before each phase of a round, wait (up to 60 s) until other processes use less than this many cores, e.g. 0.2",
   ],
   BENCH_EVENT_FLUSH_MS: ["", "the gateways' AGENTGATE_EVENT_FLUSH_MS (default: the storage's own)"],
   BENCH_DIAG: ["", "1: add target gateway-noev (PGlite, every event discarded) to show what recording costs"],

@@ -178,7 +178,10 @@ async function measurePhase<S extends ClosedSamples | OpenSamples>(
       };
       a.others += after.machine - before.machine - (after.ours - before.ours);
       a.elapsedMs += after.at - before.at;
-      if (after.marks) a.marks = [...(a.marks ?? []), ...after.marks];
+      if (after.marks) {
+        a.marks ??= [];
+        a.marks.push(...after.marks);
+      }
     }
   }
   if (phase === "open" && opt.pin) unpin([process.pid, ...procs.map((p) => p.pid)]);

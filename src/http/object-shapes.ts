@@ -33,5 +33,4 @@ export function settleHttpObjectShapes(): void {
     req.httpVersionMinor = 1;
     alive.push(req, new ServerResponse(req));
   }
-  alive.length = 0;
 }
